@@ -1,0 +1,521 @@
+//! Claude Messages API: request parsing into the canonical request, and event encoding (SSE/JSON).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::canonical::{
+    ChatRequest, ClientApi, ContentPart, Event, ImageSource, Message, Role, StopReason, Tool,
+    ToolChoice, ToolResultPart, Usage,
+};
+use crate::error::ApiError;
+
+const KNOWN_FIELDS: &[&str] = &[
+    "model", "messages", "system", "max_tokens", "stream", "temperature", "top_p", "top_k",
+    "stop_sequences", "tools", "tool_choice", "thinking", "metadata",
+];
+
+/// Parses a Claude Messages request body into the canonical request.
+pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::bad_request("request body must be a JSON object"));
+    };
+    let model = str_field(&obj, "model")?.ok_or_else(|| ApiError::bad_request("model: field required"))?;
+    let messages = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad_request("messages: field required (an array)"))?
+        .iter()
+        .enumerate()
+        .map(|(i, m)| parse_message(m).map_err(|e| ApiError::bad_request(format!("messages.{i}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let system = match obj.get("system") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .map(|b| {
+                b.get("text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request("system: blocks must be text blocks"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad_request("system: must be a string or an array of text blocks")),
+    };
+    let tools = match obj.get("tools") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(tools)) => tools.iter().map(parse_tool).collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad_request("tools: must be an array")),
+    };
+    let tool_choice = obj.get("tool_choice").filter(|v| !v.is_null()).map(parse_tool_choice).transpose()?;
+    let thinking_budget = match obj.get("thinking") {
+        Some(t) if t.get("type").and_then(Value::as_str) == Some("enabled") => {
+            Some(u32_of(t.get("budget_tokens"), "thinking.budget_tokens")?.unwrap_or(1024))
+        }
+        _ => None,
+    };
+    let stop_sequences = match obj.get("stop_sequences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| ApiError::bad_request("stop_sequences: strings only")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad_request("stop_sequences: must be an array")),
+    };
+    let extra: Map<String, Value> =
+        obj.iter().filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(ChatRequest {
+        upstream_model: model.clone(),
+        model,
+        client_api: ClientApi::ClaudeMessages,
+        system,
+        messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls: None,
+        max_tokens: u32_of(obj.get("max_tokens"), "max_tokens")?,
+        temperature: f32_of(obj.get("temperature"), "temperature")?,
+        top_p: f32_of(obj.get("top_p"), "top_p")?,
+        top_k: u32_of(obj.get("top_k"), "top_k")?,
+        stop_sequences,
+        thinking_budget,
+        reasoning_effort: None,
+        response_format_json: None,
+        metadata_json: obj.get("metadata").filter(|v| !v.is_null()).map(Value::to_string),
+        stream: match obj.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ApiError::bad_request("stream: must be a boolean")),
+        },
+        extra_json: Value::Object(extra).to_string(),
+    })
+}
+
+fn str_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("{key}: must be a string"))),
+    }
+}
+
+fn u32_of(v: Option<&Value>, key: &str) -> Result<Option<u32>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("{key}: must be a non-negative integer"))),
+    }
+}
+
+fn f32_of(v: Option<&Value>, key: &str) -> Result<Option<f32>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(|f| Some(f as f32))
+            .ok_or_else(|| ApiError::bad_request(format!("{key}: must be a number"))),
+    }
+}
+
+fn parse_message(m: &Value) -> Result<Message, String> {
+    let role = match m.get("role").and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        other => return Err(format!("role: expected `user` or `assistant`, got {other:?}")),
+    };
+    let content = match m.get("content") {
+        Some(Value::String(s)) => vec![ContentPart::Text(s.clone())],
+        Some(Value::Array(blocks)) => blocks.iter().map(parse_block).collect::<Result<_, _>>()?,
+        _ => return Err("content: must be a string or an array of blocks".into()),
+    };
+    Ok(Message { role, content })
+}
+
+fn parse_image_source(src: Option<&Value>) -> Result<ImageSource, String> {
+    let src = src.ok_or("source: field required")?;
+    match src.get("type").and_then(Value::as_str) {
+        Some("base64") => Ok(ImageSource::Base64 {
+            media_type: src.get("media_type").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            data: src.get("data").and_then(Value::as_str).ok_or("source.data: field required")?.to_owned(),
+        }),
+        Some("url") => Ok(ImageSource::Url(
+            src.get("url").and_then(Value::as_str).ok_or("source.url: field required")?.to_owned(),
+        )),
+        other => Err(format!("source.type: unsupported {other:?}")),
+    }
+}
+
+fn text_of(b: &Value, key: &str) -> Result<String, String> {
+    b.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("{key}: field required"))
+}
+
+fn parse_block(b: &Value) -> Result<ContentPart, String> {
+    let kind = b.get("type").and_then(Value::as_str).ok_or("content block without `type`")?;
+    Ok(match kind {
+        "text" => ContentPart::Text(text_of(b, "text")?),
+        "image" => ContentPart::Image(parse_image_source(b.get("source"))?),
+        "document" => match parse_image_source(b.get("source"))? {
+            ImageSource::Base64 { media_type, data } => ContentPart::Document {
+                media_type,
+                data,
+                title: b.get("title").and_then(Value::as_str).map(str::to_owned),
+            },
+            ImageSource::Url(url) => ContentPart::Text(url),
+        },
+        "tool_use" => ContentPart::ToolUse {
+            id: text_of(b, "id")?,
+            name: text_of(b, "name")?,
+            input_json: b.get("input").cloned().unwrap_or_else(|| json!({})).to_string(),
+        },
+        "tool_result" => ContentPart::ToolResult {
+            tool_use_id: text_of(b, "tool_use_id")?,
+            content: match b.get("content") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::String(s)) => vec![ToolResultPart::Text(s.clone())],
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .map(|p| match p.get("type").and_then(Value::as_str) {
+                        Some("text") => Ok(ToolResultPart::Text(text_of(p, "text")?)),
+                        Some("image") => Ok(ToolResultPart::Image(parse_image_source(p.get("source"))?)),
+                        other => Err(format!("tool_result content type {other:?} unsupported")),
+                    })
+                    .collect::<Result<_, String>>()?,
+                Some(_) => return Err("tool_result.content: must be a string or array".into()),
+            },
+            is_error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+        },
+        "thinking" => ContentPart::Thinking {
+            text: text_of(b, "thinking")?,
+            signature: b.get("signature").and_then(Value::as_str).map(str::to_owned),
+        },
+        "redacted_thinking" => ContentPart::RedactedThinking(text_of(b, "data")?),
+        other => return Err(format!("content block type `{other}` is not supported")),
+    })
+}
+
+fn parse_tool(t: &Value) -> Result<Tool, ApiError> {
+    let name = t.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("tools: each tool needs a name"))?;
+    Ok(Tool {
+        name: name.to_owned(),
+        description: t.get("description").and_then(Value::as_str).map(str::to_owned),
+        input_schema_json: t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object"})).to_string(),
+    })
+}
+
+fn parse_tool_choice(v: &Value) -> Result<ToolChoice, ApiError> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("auto") => Ok(ToolChoice::Auto),
+        Some("any") => Ok(ToolChoice::Any),
+        Some("none") => Ok(ToolChoice::None),
+        Some("tool") => v
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|n| ToolChoice::Named(n.to_owned()))
+            .ok_or_else(|| ApiError::bad_request("tool_choice.name: field required")),
+        _ => Err(ApiError::bad_request("tool_choice.type: expected auto, any, none or tool")),
+    }
+}
+
+pub fn stop_reason_str(r: StopReason) -> &'static str {
+    match r {
+        StopReason::EndTurn | StopReason::ContentFilter => "end_turn",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::StopSequence => "stop_sequence",
+        StopReason::ToolUse => "tool_use",
+        StopReason::Refusal => "refusal",
+    }
+}
+
+/// Which content block is open.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Open {
+    Text,
+    Thinking,
+    Tool(u32),
+}
+
+#[derive(Debug, Default)]
+struct PendingCall {
+    id: String,
+    name: String,
+    json: String,
+    ended: bool,
+}
+
+/// Turns canonical events into Claude SSE frames. Claude blocks are strictly sequential, so
+/// a tool call that starts while another is open is buffered and emitted when its turn comes.
+pub struct ClaudeEncoder {
+    id: String,
+    model: String,
+    started: bool,
+    next_index: u32,
+    open: Option<(Open, u32)>,
+    pending: BTreeMap<u32, PendingCall>,
+    usage: Usage,
+    stop: Option<StopReason>,
+    saw_tool: bool,
+    /// Text that arrived while a tool block was open; emitted once the tool blocks close.
+    late_text: String,
+    out: String,
+}
+
+impl ClaudeEncoder {
+    pub fn new(model: &str) -> Self {
+        ClaudeEncoder {
+            id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+            model: model.to_owned(),
+            started: false,
+            next_index: 0,
+            open: None,
+            pending: BTreeMap::new(),
+            usage: Usage::default(),
+            stop: None,
+            saw_tool: false,
+            late_text: String::new(),
+            out: String::new(),
+        }
+    }
+
+    fn frame(&mut self, event: &str, data: Value) {
+        self.out.push_str("event: ");
+        self.out.push_str(event);
+        self.out.push_str("\ndata: ");
+        self.out.push_str(&data.to_string());
+        self.out.push_str("\n\n");
+    }
+
+    fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let message = json!({
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": self.usage.input_tokens.unwrap_or(0), "output_tokens": 0},
+        });
+        self.frame("message_start", json!({"type": "message_start", "message": message}));
+    }
+
+    fn close_open(&mut self) {
+        if let Some((_, index)) = self.open.take() {
+            self.frame("content_block_stop", json!({"type": "content_block_stop", "index": index}));
+        }
+    }
+
+    fn open_block(&mut self, kind: Open, block: Value) -> u32 {
+        self.close_open();
+        let index = self.next_index;
+        self.next_index += 1;
+        self.frame("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": block}));
+        self.open = Some((kind, index));
+        index
+    }
+
+    fn delta(&mut self, index: u32, delta: Value) {
+        self.frame("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta}));
+    }
+
+    /// Whether a tool block is open (others must wait in `pending`).
+    fn tool_open(&self) -> bool {
+        matches!(self.open, Some((Open::Tool(_), _)))
+    }
+
+    fn emit_tool(&mut self, call: u32) {
+        let Some(p) = self.pending.remove(&call) else { return };
+        let index = self.open_block(Open::Tool(call), json!({"type": "tool_use", "id": p.id, "name": p.name, "input": {}}));
+        if !p.json.is_empty() {
+            self.delta(index, json!({"type": "input_json_delta", "partial_json": p.json}));
+        }
+        if p.ended {
+            self.close_open();
+            self.flush_next_tool();
+        } else {
+            self.pending.insert(call, PendingCall { ended: false, ..PendingCall::default() });
+        }
+    }
+
+    fn flush_next_tool(&mut self) {
+        if let Some((&call, _)) = self.pending.iter().find(|(_, p)| !p.id.is_empty()) {
+            self.emit_tool(call);
+        } else if !self.late_text.is_empty() {
+            let text = std::mem::take(&mut self.late_text);
+            let index = self.open_block(Open::Text, json!({"type": "text", "text": ""}));
+            self.delta(index, json!({"type": "text_delta", "text": text}));
+        }
+    }
+
+    /// Feeds one event; returns any SSE bytes it produced.
+    pub fn push(&mut self, event: &Event) -> String {
+        if let Event::MessageStart { usage: Some(u), .. } | Event::Usage(u) = event {
+            merge_usage(&mut self.usage, u);
+        }
+        if !matches!(event, Event::MessageStart { .. } | Event::Usage(_)) || self.started {
+            self.start();
+        }
+        match event {
+            Event::MessageStart { .. } | Event::Usage(_) | Event::Media(_) => {}
+            Event::TextDelta(t) => {
+                let index = match self.open {
+                    Some((Open::Text, i)) => i,
+                    _ if self.tool_open() => {
+                        self.late_text.push_str(t);
+                        return std::mem::take(&mut self.out);
+                    }
+                    _ => self.open_block(Open::Text, json!({"type": "text", "text": ""})),
+                };
+                self.delta(index, json!({"type": "text_delta", "text": t}));
+            }
+            Event::ThinkingDelta(t) => {
+                let index = match self.open {
+                    Some((Open::Thinking, i)) => i,
+                    _ => self.open_block(Open::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""})),
+                };
+                self.delta(index, json!({"type": "thinking_delta", "thinking": t}));
+            }
+            Event::ThinkingSignature(s) => {
+                let index = match self.open {
+                    Some((Open::Thinking, i)) => i,
+                    _ => self.open_block(Open::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""})),
+                };
+                self.delta(index, json!({"type": "signature_delta", "signature": s}));
+                self.close_open();
+            }
+            Event::ToolCallStart { index, id, name } => {
+                self.saw_tool = true;
+                self.pending.insert(*index, PendingCall { id: id.clone(), name: name.clone(), ..PendingCall::default() });
+                if !self.tool_open() {
+                    self.emit_tool(*index);
+                }
+            }
+            Event::ToolCallDelta { index, partial_json } => match self.open {
+                Some((Open::Tool(call), block)) if call == *index => {
+                    self.delta(block, json!({"type": "input_json_delta", "partial_json": partial_json}));
+                }
+                _ => {
+                    if let Some(p) = self.pending.get_mut(index) {
+                        p.json.push_str(partial_json);
+                    }
+                }
+            },
+            Event::ToolCallEnd(index) => match self.open {
+                Some((Open::Tool(call), _)) if call == *index => {
+                    self.pending.remove(index);
+                    self.close_open();
+                    self.flush_next_tool();
+                }
+                _ => {
+                    if let Some(p) = self.pending.get_mut(index) {
+                        p.ended = true;
+                    }
+                }
+            },
+            Event::Stop(r) => self.stop = Some(*r),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// Closes every block and emits `message_delta` + `message_stop`.
+    pub fn finish(&mut self) -> String {
+        self.start();
+        self.close_open();
+        while let Some((&call, _)) = self.pending.iter().find(|(_, p)| !p.id.is_empty()) {
+            if let Some(p) = self.pending.get_mut(&call) {
+                p.ended = true;
+            }
+            self.emit_tool(call);
+        }
+        self.flush_next_tool(); // late text, if any
+        self.close_open();
+        let reason = self.stop.unwrap_or(if self.saw_tool { StopReason::ToolUse } else { StopReason::EndTurn });
+        let usage = json!({"output_tokens": self.usage.output_tokens.unwrap_or(0)});
+        self.frame(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop_reason_str(reason), "stop_sequence": null}, "usage": usage}),
+        );
+        self.frame("message_stop", json!({"type": "message_stop"}));
+        std::mem::take(&mut self.out)
+    }
+
+    /// An `error` event for a failure after the stream began.
+    pub fn error(&mut self, err: &ApiError) -> String {
+        self.frame("error", err.claude_body());
+        std::mem::take(&mut self.out)
+    }
+}
+
+pub fn ping_frame() -> &'static str {
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+}
+
+fn merge_usage(into: &mut Usage, u: &Usage) {
+    into.input_tokens = u.input_tokens.or(into.input_tokens);
+    into.output_tokens = u.output_tokens.or(into.output_tokens);
+    into.cache_read_input_tokens = u.cache_read_input_tokens.or(into.cache_read_input_tokens);
+    into.cache_creation_input_tokens = u.cache_creation_input_tokens.or(into.cache_creation_input_tokens);
+}
+
+/// Aggregates events into a non-streaming Claude message.
+pub fn aggregate(model: &str, events: &[Event]) -> Value {
+    let mut content: Vec<Value> = Vec::new();
+    let mut tools: BTreeMap<u32, (String, String, String)> = BTreeMap::new();
+    let mut usage = Usage::default();
+    let mut stop = None;
+    for e in events {
+        match e {
+            Event::TextDelta(t) => match content.last_mut() {
+                Some(Value::Object(b)) if b["type"] == "text" => {
+                    let s = b["text"].as_str().unwrap_or_default().to_owned() + t;
+                    b.insert("text".into(), Value::String(s));
+                }
+                _ => content.push(json!({"type": "text", "text": t})),
+            },
+            Event::ThinkingDelta(t) => match content.last_mut() {
+                Some(Value::Object(b)) if b["type"] == "thinking" && b["signature"] == "" => {
+                    let s = b["thinking"].as_str().unwrap_or_default().to_owned() + t;
+                    b.insert("thinking".into(), Value::String(s));
+                }
+                _ => content.push(json!({"type": "thinking", "thinking": t, "signature": ""})),
+            },
+            Event::ThinkingSignature(s) => match content.last_mut() {
+                Some(Value::Object(b)) if b["type"] == "thinking" => {
+                    b.insert("signature".into(), Value::String(s.clone()));
+                }
+                _ => content.push(json!({"type": "thinking", "thinking": "", "signature": s})),
+            },
+            Event::ToolCallStart { index, id, name } => {
+                tools.insert(*index, (id.clone(), name.clone(), String::new()));
+            }
+            Event::ToolCallDelta { index, partial_json } => {
+                if let Some(t) = tools.get_mut(index) {
+                    t.2.push_str(partial_json);
+                }
+            }
+            Event::MessageStart { usage: Some(u), .. } | Event::Usage(u) => merge_usage(&mut usage, u),
+            Event::Stop(r) => stop = Some(*r),
+            _ => {}
+        }
+    }
+    let saw_tool = !tools.is_empty();
+    for (_, (id, name, json)) in tools {
+        let input: Value = serde_json::from_str(&json).unwrap_or_else(|_| json!({}));
+        content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+    }
+    let reason = stop.unwrap_or(if saw_tool { StopReason::ToolUse } else { StopReason::EndTurn });
+    json!({
+        "id": format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason_str(reason),
+        "stop_sequence": null,
+        "usage": {"input_tokens": usage.input_tokens.unwrap_or(0), "output_tokens": usage.output_tokens.unwrap_or(0)},
+    })
+}

@@ -1,0 +1,91 @@
+//! `App`: everything one gateway instance owns, built once from a validated `Config`.
+
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::outbound::Outbound;
+use crate::store::{EmbeddedStore, Store, StoreError};
+use crate::wasm::{HostServices, PluginError, PluginRegistry, Watcher};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("plugins: {0}")]
+    Plugin(#[from] PluginError),
+    #[error("outbound client: {0}")]
+    Outbound(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Shared state of one gateway; cheap to clone into handlers.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    config: Config,
+    store: Store,
+    registry: Arc<PluginRegistry>,
+    metrics: Arc<Metrics>,
+    /// Background work (open streams) that graceful shutdown waits for.
+    tasks: TaskTracker,
+    _watcher: Option<Watcher>,
+}
+
+// === impl App ===
+
+impl App {
+    /// Opens the store, loads every plugin and starts the hot-reload watcher.
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        let store = if config.store.redis_url.is_some() {
+            return Err(StartupError::Other(
+                "store.redis_url is set, but this build only has the embedded store".into(),
+            ));
+        } else {
+            Store::Embedded(Arc::new(EmbeddedStore::open(&config.store.data_dir)?))
+        };
+        let metrics = Arc::new(Metrics::new());
+        let services = HostServices {
+            outbound: Outbound::new().map_err(|e| StartupError::Outbound(e.to_string()))?,
+            store: store.clone(),
+            metrics: metrics.clone(),
+        };
+        let registry = Arc::new(PluginRegistry::start(&config, services).await?);
+        let watcher = if config.runtime.watch {
+            Some(Watcher::start(registry.clone())?)
+        } else {
+            None
+        };
+        Ok(App {
+            inner: Arc::new(AppInner { config, store, registry, metrics, tasks: TaskTracker::new(), _watcher: watcher }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn plugins(&self) -> &Arc<PluginRegistry> {
+        &self.inner.registry
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Tracker for spawned request work; shutdown waits for it to drain.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.inner.tasks
+    }
+}

@@ -1,0 +1,358 @@
+//! Gateway configuration: TOML file → environment overrides → validated, immutable `Config`.
+
+mod grants;
+#[cfg(test)]
+mod tests;
+
+pub use grants::{HostPattern, PluginGrants, default_port};
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Prefix of environment variables that override config keys: `GATEWAY__SERVER__LISTEN=…`.
+pub const ENV_PREFIX: &str = "GATEWAY__";
+/// Prefix marking a value as a reference to an environment variable: `"env::NAME"`.
+pub const SECRET_PREFIX: &str = "env::";
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 600;
+const DEFAULT_MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
+const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+const DEFAULT_MAX_TOTAL_INSTANCES: u32 = 1000;
+
+/// Everything the gateway needs to start; built once, then shared read-only.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub admin: AdminConfig,
+    pub runtime: RuntimeConfig,
+    /// Plugins by channel name, in name order.
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub redis_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Static admin token accepted as `Authorization: Bearer` / `X-Admin-Token`.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Directory holding component files; watched for hot reload.
+    pub plugin_dir: PathBuf,
+    /// Where compiled artefacts are cached between restarts.
+    pub cache_dir: PathBuf,
+    /// Upper bound on simultaneously live plugin instances across all plugins (pool size).
+    pub max_total_instances: u32,
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub name: String,
+    /// Absolute path of the component file.
+    pub component: PathBuf,
+    pub grants: PluginGrants,
+    /// Operator configuration handed to the plugin through the `config` import; secrets resolved.
+    pub config: HashMap<String, String>,
+}
+
+/// Every problem found in a config, reported together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML: {0}")]
+    Syntax(String),
+    #[error("invalid config:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+// === raw (as written) ===
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    server: RawServer,
+    store: RawStore,
+    admin: RawAdmin,
+    runtime: RawRuntime,
+    plugins: BTreeMap<String, RawPlugin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    listen: Option<String>,
+    request_timeout_secs: Option<u64>,
+    max_body_bytes: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    data_dir: Option<String>,
+    redis_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRuntime {
+    plugin_dir: Option<String>,
+    cache_dir: Option<String>,
+    max_total_instances: Option<u32>,
+    watch: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    component: String,
+    #[serde(default)]
+    grants: grants::RawGrants,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Loads `path`, applying `GATEWAY__…` overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::parse(&text, &base, &env)
+    }
+
+    /// Parses config text. Relative paths resolve against `base` (the config file's directory),
+    /// so the gateway runs the same from any working directory. `env` supplies overrides and
+    /// secrets; tests pass a map instead of touching the process environment.
+    pub fn parse(
+        text: &str,
+        base: &Path,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        apply_env_overrides(&mut value, env)?;
+        let raw: RawConfig = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(vec![e.message().to_owned()]))?;
+        let mut errors = Vec::new();
+        let config = validate(raw, base, env, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    base: &Path,
+    env: &HashMap<String, String>,
+    errors: &mut Vec<String>,
+) -> Config {
+    let listen_text = raw.server.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        errors.push(format!("server.listen: `{listen_text}` is not an address like 127.0.0.1:8080"));
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    let server = ServerConfig {
+        listen,
+        request_timeout: Duration::from_secs(positive(
+            "server.request_timeout_secs",
+            raw.server.request_timeout_secs.unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS),
+            errors,
+        )),
+        max_body_bytes: positive(
+            "server.max_body_bytes",
+            raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES) as u64,
+            errors,
+        ) as usize,
+        shutdown_grace: Duration::from_secs(
+            raw.server.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+        ),
+    };
+
+    let data_dir = resolve_path(base, raw.store.data_dir.as_deref().unwrap_or("data"));
+    let store = StoreConfig {
+        data_dir: data_dir.clone(),
+        redis_url: raw
+            .store
+            .redis_url
+            .and_then(|v| resolve_secret("store.redis_url", &v, env, errors))
+            .filter(|v| !v.is_empty()),
+    };
+    let admin = AdminConfig {
+        token: raw
+            .admin
+            .token
+            .and_then(|v| resolve_secret("admin.token", &v, env, errors))
+            .filter(|v| !v.is_empty()),
+    };
+    if let Some(token) = &admin.token
+        && token.len() < 16
+    {
+        errors.push("admin.token: must be at least 16 characters".to_owned());
+    }
+
+    let plugin_dir = resolve_path(base, raw.runtime.plugin_dir.as_deref().unwrap_or("plugins"));
+    let runtime = RuntimeConfig {
+        cache_dir: raw
+            .runtime
+            .cache_dir
+            .map(|d| resolve_path(base, &d))
+            .unwrap_or_else(|| data_dir.join("wasm-cache")),
+        plugin_dir: plugin_dir.clone(),
+        max_total_instances: positive(
+            "runtime.max_total_instances",
+            u64::from(raw.runtime.max_total_instances.unwrap_or(DEFAULT_MAX_TOTAL_INSTANCES)),
+            errors,
+        ) as u32,
+        watch: raw.runtime.watch.unwrap_or(true),
+    };
+
+    let mut plugins = BTreeMap::new();
+    for (name, p) in raw.plugins {
+        let key = format!("plugins.{name}");
+        if !valid_channel_name(&name) {
+            errors.push(format!("{key}: plugin names must match [a-z0-9-]{{1,32}}"));
+        }
+        let component = resolve_path(&plugin_dir, &p.component);
+        if !component.is_file() {
+            errors.push(format!("{key}.component: file {} does not exist", component.display()));
+        }
+        let grants = PluginGrants::from_raw(&format!("{key}.grants"), p.grants, errors);
+        let mut config = HashMap::new();
+        for (k, v) in p.config {
+            let text = match v {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if let Some(resolved) = resolve_secret(&format!("{key}.config.{k}"), &text, env, errors) {
+                config.insert(k, resolved);
+            }
+        }
+        plugins.insert(name.clone(), PluginConfig { name, component, grants, config });
+    }
+
+    Config { server, store, admin, runtime, plugins }
+}
+
+fn positive(key: &str, value: u64, errors: &mut Vec<String>) -> u64 {
+    if value == 0 {
+        errors.push(format!("{key}: must be greater than zero"));
+        1
+    } else {
+        value
+    }
+}
+
+/// Channel names become URL path segments and metric labels, so keep them boring.
+pub fn valid_channel_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() { path.to_owned() } else { base.join(path) }
+}
+
+/// `"env::NAME"` → the variable's value; a missing variable is an error naming the key.
+fn resolve_secret(
+    key: &str,
+    value: &str,
+    env: &HashMap<String, String>,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    match value.strip_prefix(SECRET_PREFIX) {
+        None => Some(value.to_owned()),
+        Some(var) => match env.get(var) {
+            Some(v) => Some(v.clone()),
+            None => {
+                errors.push(format!("{key}: environment variable {var} is not set"));
+                None
+            }
+        },
+    }
+}
+
+/// `GATEWAY__A__B=v` sets `a.b = v`. The value is read as a TOML literal when it parses as one
+/// (numbers, booleans, arrays), else as a string.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: &HashMap<String, String>,
+) -> Result<(), ConfigError> {
+    let mut keys: Vec<_> = env.keys().filter(|k| k.starts_with(ENV_PREFIX)).collect();
+    keys.sort();
+    for var in keys {
+        let path: Vec<String> = var[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Invalid(vec![format!("{var}: malformed override name")]));
+        }
+        let raw = &env[var];
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let mut cursor = &mut *table;
+        for segment in &path[..path.len() - 1] {
+            let entry = cursor
+                .entry(segment.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::Invalid(vec![format!(
+                        "{var}: `{segment}` is not a section"
+                    )]));
+                }
+            };
+        }
+        cursor.insert(path[path.len() - 1].clone(), value);
+    }
+    Ok(())
+}

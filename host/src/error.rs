@@ -1,0 +1,110 @@
+//! `ApiError`: the one error vocabulary at the HTTP edge (status, body shape, metric label).
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::canonical::ProviderError;
+use crate::wasm::PluginError;
+
+/// Where the fault lies, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The client sent something wrong.
+    Downstream,
+    /// The upstream or its translator failed.
+    Upstream,
+    /// The gateway itself failed.
+    Internal,
+}
+
+/// A client-facing error, rendered in the Claude Messages error shape.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Claude error type (`invalid_request_error`, `api_error`, ...).
+    pub kind: &'static str,
+    pub message: String,
+    pub source: ErrorSource,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        let source = if status.is_client_error() { ErrorSource::Downstream } else { ErrorSource::Internal };
+        ApiError { status, kind, message: message.into(), source, retry_after_secs: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found_error", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded_error", message)
+    }
+
+    fn upstream(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError { source: ErrorSource::Upstream, ..Self::new(status, kind, message) }
+    }
+
+    /// The JSON body in the Claude Messages error shape.
+    pub fn claude_body(&self) -> serde_json::Value {
+        serde_json::json!({"type": "error", "error": {"type": self.kind, "message": self.message}})
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        match e {
+            PluginError::NotFound(m) => ApiError::not_found(format!("no channel `{m}`")),
+            PluginError::Busy(p) => ApiError::unavailable(format!("channel `{p}` is at its concurrency limit")),
+            PluginError::Provider(p) => p.into(),
+            e @ (PluginError::Trap { .. } | PluginError::OutputLimit(_)) => {
+                ApiError::upstream(StatusCode::BAD_GATEWAY, "api_error", e.to_string())
+            }
+            e @ (PluginError::Invalid(_) | PluginError::Engine(_)) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ProviderError::BadRequest(m) => ApiError::bad_request(m),
+            ProviderError::ModelNotFound(_) => ApiError::not_found(msg),
+            ProviderError::RateLimited { retry_after_ms, .. } => ApiError {
+                retry_after_secs: retry_after_ms.map(|ms| ms.div_ceil(1000)),
+                ..ApiError::upstream(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", msg)
+            },
+            ProviderError::QuotaExhausted { .. } => {
+                ApiError::upstream(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", msg)
+            }
+            ProviderError::AuthFailed(_)
+            | ProviderError::Upstream { .. }
+            | ProviderError::Transient(_)
+            | ProviderError::Internal(_) => ApiError::upstream(StatusCode::BAD_GATEWAY, "api_error", msg),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(self.claude_body())).into_response();
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert("retry-after", v);
+        }
+        resp
+    }
+}

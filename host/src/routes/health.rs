@@ -1,0 +1,32 @@
+//! `/health`, `/healthz`, `/readyz` and `/metrics`.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::app::App;
+
+/// Liveness: the process answers.
+pub(super) async fn health() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the store answers and at least one plugin is loaded.
+pub(super) async fn ready(State(app): State<App>) -> impl IntoResponse {
+    let store = app.store().ping().await;
+    let plugins = app.plugins().list().len();
+    let ok = store.is_ok() && plugins > 0;
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "store": store.map_or_else(|e| e.to_string(), |()| "ok".into()),
+        "plugins": plugins,
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+pub(super) async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics().encode())
+}

@@ -1,0 +1,154 @@
+//! The gateway's persistent state behind one typed API; the only module that knows key layouts.
+
+mod embedded;
+
+pub use embedded::EmbeddedStore;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors at the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    #[error("not found")]
+    NotFound,
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// One upstream account of a channel. Credentials are plugin-defined fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub channel: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub credentials: serde_json::Map<String, serde_json::Value>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Bumped on every write; admin edits compare it to reject stale copies.
+    #[serde(default)]
+    pub version: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Per-namespace KV limits, taken from the plugin's grants.
+#[derive(Debug, Clone, Copy)]
+pub struct KvQuota {
+    pub max_keys: u64,
+    pub max_value_bytes: u64,
+}
+
+/// Handle to the configured backend; cheap to clone.
+#[derive(Clone)]
+pub enum Store {
+    Embedded(Arc<EmbeddedStore>),
+}
+
+// === impl Store ===
+
+impl Store {
+    /// Fails when the backend cannot serve requests (drives `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(|s| s.ping()).await,
+        }
+    }
+
+    pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (ns, key) = (ns.to_owned(), key.to_owned());
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.kv_get(&ns, &key)).await,
+        }
+    }
+
+    pub async fn kv_set(
+        &self,
+        ns: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+        quota: KvQuota,
+    ) -> Result<(), StoreError> {
+        let (ns, key) = (ns.to_owned(), key.to_owned());
+        match self {
+            Store::Embedded(s) => {
+                s.clone()
+                    .blocking(move |s| s.kv_set(&ns, &key, &value, ttl, quota))
+                    .await
+            }
+        }
+    }
+
+    pub async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+        let (ns, key) = (ns.to_owned(), key.to_owned());
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.kv_delete(&ns, &key)).await,
+        }
+    }
+
+    /// Number of live keys in a namespace.
+    pub async fn kv_len(&self, ns: &str) -> Result<u64, StoreError> {
+        let ns = ns.to_owned();
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.kv_len(&ns)).await,
+        }
+    }
+
+    /// Creates or replaces an account (admin create/import).
+    pub async fn put_account(&self, account: Account) -> Result<Account, StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.put_account(account)).await,
+        }
+    }
+
+    pub async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
+        let id = id.to_owned();
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.get_account(&id)).await,
+        }
+    }
+
+    pub async fn list_accounts(&self, channel: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let channel = channel.map(str::to_owned);
+        match self {
+            Store::Embedded(s) => {
+                s.clone()
+                    .blocking(move |s| s.list_accounts(channel.as_deref()))
+                    .await
+            }
+        }
+    }
+
+    /// Merges `patch` into the account's credentials field by field (`null` removes a field),
+    /// atomically, so a token refresh cannot overwrite a concurrent edit of another field.
+    pub async fn merge_credentials(
+        &self,
+        id: &str,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Account, StoreError> {
+        let id = id.to_owned();
+        match self {
+            Store::Embedded(s) => {
+                s.clone()
+                    .blocking(move |s| s.merge_credentials(&id, patch))
+                    .await
+            }
+        }
+    }
+}
+
+/// KV keys of different plugins never collide: the namespace is part of the stored key.
+pub(crate) fn kv_namespace(plugin: &str) -> String {
+    format!("plugin:{plugin}")
+}

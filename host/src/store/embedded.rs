@@ -1,0 +1,265 @@
+//! Embedded, crash-safe backend on `redb` in the data directory (the default store).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Account, KvQuota, StoreError};
+
+/// `ns \0 key` → 8-byte big-endian expiry (Unix ms, 0 = never) followed by the value.
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// `ns` → number of keys stored in it (kept in the same transaction as `KV` writes).
+const KV_COUNT: TableDefinition<&str, u64> = TableDefinition::new("kv_count");
+/// account id → JSON `Account`.
+const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+
+pub struct EmbeddedStore {
+    db: Database,
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::from(redb::Error::from(e)) }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+// === impl EmbeddedStore ===
+
+impl EmbeddedStore {
+    /// Opens (or creates) `data_dir/gateway.redb`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let db = Database::create(data_dir.join("gateway.redb"))?;
+        let tx = db.begin_write()?;
+        tx.open_table(KV)?;
+        tx.open_table(KV_COUNT)?;
+        tx.open_table(ACCOUNTS)?;
+        tx.commit()?;
+        Ok(EmbeddedStore { db })
+    }
+
+    /// redb is synchronous; run its calls on the blocking pool so request tasks never stall.
+    pub(super) async fn blocking<T, F>(self: Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || f(&self))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    pub(super) fn ping(&self) -> Result<(), StoreError> {
+        self.db.begin_read()?;
+        Ok(())
+    }
+
+    pub(super) fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(KV)?;
+        let Some(v) = table.get(kv_key(ns, key).as_str())? else {
+            return Ok(None);
+        };
+        Ok(live_value(v.value(), now_ms()).map(<[u8]>::to_vec))
+    }
+
+    pub(super) fn kv_set(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        quota: KvQuota,
+    ) -> Result<(), StoreError> {
+        if value.len() as u64 > quota.max_value_bytes {
+            return Err(StoreError::QuotaExceeded(format!(
+                "value of {} bytes exceeds the {}-byte limit",
+                value.len(),
+                quota.max_value_bytes
+            )));
+        }
+        let now = now_ms();
+        let expires = ttl.map_or(0, |t| now.saturating_add(t.as_millis() as u64).max(1));
+        let mut record = Vec::with_capacity(8 + value.len());
+        record.extend_from_slice(&expires.to_be_bytes());
+        record.extend_from_slice(value);
+
+        let full = kv_key(ns, key);
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(KV)?;
+            let mut counts = tx.open_table(KV_COUNT)?;
+            let exists = table.get(full.as_str())?.is_some();
+            let mut count = counts.get(ns)?.map_or(0, |c| c.value());
+            if !exists && count >= quota.max_keys {
+                // Expired entries still count until purged; purge before refusing.
+                count -= purge_expired(&mut table, ns, now)?;
+                if count >= quota.max_keys {
+                    return Err(StoreError::QuotaExceeded(format!(
+                        "namespace holds the maximum of {} keys",
+                        quota.max_keys
+                    )));
+                }
+            }
+            table.insert(full.as_str(), record.as_slice())?;
+            counts.insert(ns, count + u64::from(!exists))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(super) fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(KV)?;
+            if table.remove(kv_key(ns, key).as_str())?.is_some() {
+                let mut counts = tx.open_table(KV_COUNT)?;
+                let count = counts.get(ns)?.map_or(0, |c| c.value());
+                counts.insert(ns, count.saturating_sub(1))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(super) fn kv_len(&self, ns: &str) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(KV)?;
+        let (start, end) = ns_range(ns);
+        let now = now_ms();
+        let mut n = 0;
+        for entry in table.range(start.as_str()..end.as_str())? {
+            let (_, v) = entry?;
+            n += u64::from(live_value(v.value(), now).is_some());
+        }
+        Ok(n)
+    }
+
+    pub(super) fn put_account(&self, mut account: Account) -> Result<Account, StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(ACCOUNTS)?;
+            let previous = match table.get(account.id.as_str())? {
+                Some(v) => decode_account(v.value())?.version,
+                None => 0,
+            };
+            account.version = previous + 1;
+            table.insert(account.id.as_str(), encode_account(&account)?.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(account)
+    }
+
+    pub(super) fn get_account(&self, id: &str) -> Result<Account, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(ACCOUNTS)?;
+        let v = table.get(id)?.ok_or(StoreError::NotFound)?;
+        decode_account(v.value())
+    }
+
+    pub(super) fn list_accounts(&self, channel: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(ACCOUNTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (_, v) = entry?;
+            let account = decode_account(v.value())?;
+            if channel.is_none_or(|c| c == account.channel) {
+                out.push(account);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn merge_credentials(
+        &self,
+        id: &str,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Account, StoreError> {
+        let tx = self.db.begin_write()?;
+        let account = {
+            let mut table = tx.open_table(ACCOUNTS)?;
+            let mut account = match table.get(id)? {
+                Some(v) => decode_account(v.value())?,
+                None => return Err(StoreError::NotFound),
+            };
+            for (k, v) in patch {
+                if v.is_null() {
+                    account.credentials.remove(&k);
+                } else {
+                    account.credentials.insert(k, v);
+                }
+            }
+            account.version += 1;
+            table.insert(id, encode_account(&account)?.as_slice())?;
+            account
+        };
+        tx.commit()?;
+        Ok(account)
+    }
+}
+
+fn kv_key(ns: &str, key: &str) -> String {
+    format!("{ns}\0{key}")
+}
+
+/// Key range covering exactly one namespace (`\0` separates, `\u{1}` is the next byte).
+fn ns_range(ns: &str) -> (String, String) {
+    (format!("{ns}\0"), format!("{ns}\u{1}"))
+}
+
+fn live_value(record: &[u8], now: u64) -> Option<&[u8]> {
+    let (head, value) = record.split_at_checked(8)?;
+    let expires = u64::from_be_bytes(head.try_into().ok()?);
+    (expires == 0 || expires > now).then_some(value)
+}
+
+fn purge_expired(
+    table: &mut redb::Table<&str, &[u8]>,
+    ns: &str,
+    now: u64,
+) -> Result<u64, StoreError> {
+    let (start, end) = ns_range(ns);
+    let removed = table.extract_from_if(start.as_str()..end.as_str(), |_, v| {
+        live_value(v, now).is_none()
+    })?;
+    let mut n = 0;
+    for entry in removed {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn encode_account(a: &Account) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(a).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
