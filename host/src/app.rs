@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use rand::distr::{Alphanumeric, SampleString};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
@@ -34,6 +35,9 @@ struct AppInner {
     store: Store,
     registry: Arc<PluginRegistry>,
     metrics: Arc<Metrics>,
+    /// The admin token in force: configured, or generated for this run when none is.
+    admin_token: String,
+    admin_token_generated: bool,
     /// Background work (open streams) that graceful shutdown waits for.
     tasks: TaskTracker,
     _watcher: Option<Watcher>,
@@ -63,8 +67,22 @@ impl App {
         } else {
             None
         };
+        // Never a default credential: without a configured token, mint one for this run.
+        let (admin_token, admin_token_generated) = match &config.admin.token {
+            Some(t) => (t.clone(), false),
+            None => (Alphanumeric.sample_string(&mut rand::rng(), 32), true),
+        };
         Ok(App {
-            inner: Arc::new(AppInner { config, store, registry, metrics, tasks: TaskTracker::new(), _watcher: watcher }),
+            inner: Arc::new(AppInner {
+                config,
+                store,
+                registry,
+                metrics,
+                admin_token,
+                admin_token_generated,
+                tasks: TaskTracker::new(),
+                _watcher: watcher,
+            }),
         })
     }
 
@@ -82,6 +100,15 @@ impl App {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.inner.admin_token
+    }
+
+    /// Whether the admin token was generated at startup (and must be shown to the operator).
+    pub fn admin_token_generated(&self) -> bool {
+        self.inner.admin_token_generated
     }
 
     /// Tracker for spawned request work; shutdown waits for it to drain.

@@ -31,10 +31,25 @@ pub enum ToolResultPart {
 pub enum ContentPart {
     Text(String),
     Image(ImageSource),
-    Document { media_type: String, data: String, title: Option<String> },
-    ToolUse { id: String, name: String, input_json: String },
-    ToolResult { tool_use_id: String, content: Vec<ToolResultPart>, is_error: bool },
-    Thinking { text: String, signature: Option<String> },
+    Document {
+        media_type: String,
+        data: String,
+        title: Option<String>,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input_json: String,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: Vec<ToolResultPart>,
+        is_error: bool,
+    },
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
     RedactedThinking(String),
 }
 
@@ -132,12 +147,22 @@ pub struct MediaRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
-    MessageStart { id: Option<String>, usage: Option<Usage> },
+    MessageStart {
+        id: Option<String>,
+        usage: Option<Usage>,
+    },
     TextDelta(String),
     ThinkingDelta(String),
     ThinkingSignature(String),
-    ToolCallStart { index: u32, id: String, name: String },
-    ToolCallDelta { index: u32, partial_json: String },
+    ToolCallStart {
+        index: u32,
+        id: String,
+        name: String,
+    },
+    ToolCallDelta {
+        index: u32,
+        partial_json: String,
+    },
     ToolCallEnd(u32),
     Media(MediaRef),
     Usage(Usage),
@@ -164,9 +189,15 @@ pub enum ProviderError {
     #[error("upstream rejected the account's credentials: {0}")]
     AuthFailed(String),
     #[error("upstream rate limit: {message}")]
-    RateLimited { retry_after_ms: Option<u64>, message: String },
+    RateLimited {
+        retry_after_ms: Option<u64>,
+        message: String,
+    },
     #[error("upstream quota exhausted: {message}")]
-    QuotaExhausted { reset_at_ms: Option<u64>, message: String },
+    QuotaExhausted {
+        reset_at_ms: Option<u64>,
+        message: String,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("model not found: {0}")]

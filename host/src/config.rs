@@ -80,10 +80,7 @@ pub struct PluginConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config is not valid TOML: {0}")]
     Syntax(String),
     #[error("invalid config:\n  - {}", .0.join("\n  - "))]
@@ -164,11 +161,7 @@ impl Config {
     /// Parses config text. Relative paths resolve against `base` (the config file's directory),
     /// so the gateway runs the same from any working directory. `env` supplies overrides and
     /// secrets; tests pass a map instead of touching the process environment.
-    pub fn parse(
-        text: &str,
-        base: &Path,
-        env: &HashMap<String, String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, base: &Path, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         apply_env_overrides(&mut value, env)?;
         let raw: RawConfig = toml::Value::Table(value)
@@ -184,22 +177,21 @@ impl Config {
     }
 }
 
-fn validate(
-    raw: RawConfig,
-    base: &Path,
-    env: &HashMap<String, String>,
-    errors: &mut Vec<String>,
-) -> Config {
+fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: &mut Vec<String>) -> Config {
     let listen_text = raw.server.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let listen = listen_text.parse().unwrap_or_else(|_| {
-        errors.push(format!("server.listen: `{listen_text}` is not an address like 127.0.0.1:8080"));
+        errors.push(format!(
+            "server.listen: `{listen_text}` is not an address like 127.0.0.1:8080"
+        ));
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
     let server = ServerConfig {
         listen,
         request_timeout: Duration::from_secs(positive(
             "server.request_timeout_secs",
-            raw.server.request_timeout_secs.unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS),
+            raw.server
+                .request_timeout_secs
+                .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS),
             errors,
         )),
         max_body_bytes: positive(
@@ -208,7 +200,9 @@ fn validate(
             errors,
         ) as usize,
         shutdown_grace: Duration::from_secs(
-            raw.server.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            raw.server
+                .shutdown_grace_secs
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
         ),
     };
 
@@ -244,7 +238,11 @@ fn validate(
         plugin_dir: plugin_dir.clone(),
         max_total_instances: positive(
             "runtime.max_total_instances",
-            u64::from(raw.runtime.max_total_instances.unwrap_or(DEFAULT_MAX_TOTAL_INSTANCES)),
+            u64::from(
+                raw.runtime
+                    .max_total_instances
+                    .unwrap_or(DEFAULT_MAX_TOTAL_INSTANCES),
+            ),
             errors,
         ) as u32,
         watch: raw.runtime.watch.unwrap_or(true),
@@ -258,7 +256,10 @@ fn validate(
         }
         let component = resolve_path(&plugin_dir, &p.component);
         if !component.is_file() {
-            errors.push(format!("{key}.component: file {} does not exist", component.display()));
+            errors.push(format!(
+                "{key}.component: file {} does not exist",
+                component.display()
+            ));
         }
         let grants = PluginGrants::from_raw(&format!("{key}.grants"), p.grants, errors);
         let mut config = HashMap::new();
@@ -271,10 +272,24 @@ fn validate(
                 config.insert(k, resolved);
             }
         }
-        plugins.insert(name.clone(), PluginConfig { name, component, grants, config });
+        plugins.insert(
+            name.clone(),
+            PluginConfig {
+                name,
+                component,
+                grants,
+                config,
+            },
+        );
     }
 
-    Config { server, store, admin, runtime, plugins }
+    Config {
+        server,
+        store,
+        admin,
+        runtime,
+        plugins,
+    }
 }
 
 fn positive(key: &str, value: u64, errors: &mut Vec<String>) -> u64 {
@@ -290,12 +305,18 @@ fn positive(key: &str, value: u64, errors: &mut Vec<String>) -> u64 {
 pub fn valid_channel_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
-    if path.is_absolute() { path.to_owned() } else { base.join(path) }
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
 }
 
 /// `"env::NAME"` → the variable's value; a missing variable is an error naming the key.
@@ -319,10 +340,7 @@ fn resolve_secret(
 
 /// `GATEWAY__A__B=v` sets `a.b = v`. The value is read as a TOML literal when it parses as one
 /// (numbers, booleans, arrays), else as a string.
-fn apply_env_overrides(
-    table: &mut toml::Table,
-    env: &HashMap<String, String>,
-) -> Result<(), ConfigError> {
+fn apply_env_overrides(table: &mut toml::Table, env: &HashMap<String, String>) -> Result<(), ConfigError> {
     let mut keys: Vec<_> = env.keys().filter(|k| k.starts_with(ENV_PREFIX)).collect();
     keys.sort();
     for var in keys {
@@ -331,7 +349,9 @@ fn apply_env_overrides(
             .map(str::to_ascii_lowercase)
             .collect();
         if path.iter().any(String::is_empty) {
-            return Err(ConfigError::Invalid(vec![format!("{var}: malformed override name")]));
+            return Err(ConfigError::Invalid(vec![format!(
+                "{var}: malformed override name"
+            )]));
         }
         let raw = &env[var];
         let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))

@@ -30,8 +30,18 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        let source = if status.is_client_error() { ErrorSource::Downstream } else { ErrorSource::Internal };
-        ApiError { status, kind, message: message.into(), source, retry_after_secs: None }
+        let source = if status.is_client_error() {
+            ErrorSource::Downstream
+        } else {
+            ErrorSource::Internal
+        };
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            source,
+            retry_after_secs: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -51,7 +61,10 @@ impl ApiError {
     }
 
     fn upstream(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { source: ErrorSource::Upstream, ..Self::new(status, kind, message) }
+        ApiError {
+            source: ErrorSource::Upstream,
+            ..Self::new(status, kind, message)
+        }
     }
 
     /// The JSON body in the Claude Messages error shape.
@@ -64,7 +77,9 @@ impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
         match e {
             PluginError::NotFound(m) => ApiError::not_found(format!("no channel `{m}`")),
-            PluginError::Busy(p) => ApiError::unavailable(format!("channel `{p}` is at its concurrency limit")),
+            PluginError::Busy(p) => {
+                ApiError::unavailable(format!("channel `{p}` is at its concurrency limit"))
+            }
             PluginError::Provider(p) => p.into(),
             e @ (PluginError::Trap { .. } | PluginError::OutputLimit(_)) => {
                 ApiError::upstream(StatusCode::BAD_GATEWAY, "api_error", e.to_string())

@@ -42,7 +42,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let app = App::build(config).await?;
     if args.check {
-        tracing::info!(plugins = app.plugins().list().len(), "config and plugins are valid");
+        tracing::info!(
+            plugins = app.plugins().list().len(),
+            "config and plugins are valid"
+        );
         return Ok(());
     }
     let server = Server::bind(app.clone()).await?;
@@ -51,8 +54,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(plugin = %p.name, version = %p.info.version, "serving /{}/v1/...", p.name);
     }
     announce(&format!("gateway listening on http://{addr}"));
-    if app.config().admin.token.is_some() {
-        announce("admin API: send `Authorization: Bearer <admin.token>` (see config)");
+    if app.admin_token_generated() {
+        announce(&format!(
+            "admin API: no admin.token configured, generated one for this run: {}\n  \
+             e.g. curl -H 'Authorization: Bearer {}' http://{addr}/api/plugins",
+            app.admin_token(),
+            app.admin_token()
+        ));
+    } else {
+        announce("admin API: send `Authorization: Bearer <admin.token from the config>`");
     }
     server.run(server::shutdown_signal()).await?;
     Ok(())

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub outbound_requests: IntCounterVec,
     /// Outbound destinations refused by grants, by plugin and transport (`http`, `ws`).
     pub outbound_denied: IntCounterVec,
+    /// Upstream bodies cut off at the plugin's byte cap, by plugin.
+    pub outbound_too_large: IntCounterVec,
     /// KV writes refused by quota, by plugin.
     pub kv_denied: IntCounterVec,
 }
@@ -37,7 +39,11 @@ impl Metrics {
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
-        let requests = counter("gateway_requests_total", "HTTP requests served.", &["route", "status"]);
+        let requests = counter(
+            "gateway_requests_total",
+            "HTTP requests served.",
+            &["route", "status"],
+        );
         let plugin_instantiations = counter(
             "gateway_plugin_instantiations_total",
             "Plugin instances created.",
@@ -73,19 +79,32 @@ impl Metrics {
             "Outbound destinations refused by grants.",
             &["plugin", "transport"],
         );
-        let kv_denied = counter("gateway_plugin_kv_denied_total", "KV writes refused by quota.", &["plugin"]);
+        let outbound_too_large = counter(
+            "gateway_outbound_too_large_total",
+            "Upstream bodies cut off at the byte cap.",
+            &["plugin"],
+        );
+        let kv_denied = counter(
+            "gateway_plugin_kv_denied_total",
+            "KV writes refused by quota.",
+            &["plugin"],
+        );
         let request_duration = HistogramVec::new(
             HistogramOpts::new("gateway_request_duration_seconds", "Time to response head."),
             &["route"],
         )
         .expect("valid metric");
-        registry.register(Box::new(request_duration.clone())).expect("unique metric");
+        registry
+            .register(Box::new(request_duration.clone()))
+            .expect("unique metric");
         let plugin_instances_active = IntGaugeVec::new(
             Opts::new("gateway_plugin_instances_active", "Live plugin instances."),
             &["plugin"],
         )
         .expect("valid metric");
-        registry.register(Box::new(plugin_instances_active.clone())).expect("unique metric");
+        registry
+            .register(Box::new(plugin_instances_active.clone()))
+            .expect("unique metric");
         Metrics {
             registry,
             requests,
@@ -98,6 +117,7 @@ impl Metrics {
             plugin_instances_active,
             outbound_requests,
             outbound_denied,
+            outbound_too_large,
             kv_denied,
         }
     }

@@ -105,8 +105,11 @@ impl Outbound {
             }
             let resp = builder.send().await.map_err(map_reqwest_error)?;
             let status = resp.status();
-            if status.is_redirection() && redirects_left > 0 {
-                if let Some(location) = resp.headers().get(reqwest::header::LOCATION) {
+            if status.is_redirection()
+                && redirects_left > 0
+                && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
+            {
+                {
                     let location = location
                         .to_str()
                         .map_err(|_| OutboundError::Protocol("non-ASCII Location".into()))?;
@@ -132,7 +135,12 @@ impl Outbound {
             let headers = resp
                 .headers()
                 .iter()
-                .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             if let Some(len) = resp.content_length()
                 && len > grants.max_response_bytes
@@ -252,12 +260,18 @@ pub fn check_url(grants: &PluginGrants, raw: &str, schemes: &[&str]) -> Result<U
     let url = Url::parse(raw).map_err(|e| OutboundError::Protocol(format!("bad URL: {e}")))?;
     let scheme = url.scheme();
     if !schemes.contains(&scheme) {
-        return Err(OutboundError::Denied(format!("scheme `{scheme}` not allowed here")));
+        return Err(OutboundError::Denied(format!(
+            "scheme `{scheme}` not allowed here"
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(OutboundError::Denied("credentials in URLs are not allowed".into()));
+        return Err(OutboundError::Denied(
+            "credentials in URLs are not allowed".into(),
+        ));
     }
-    let host = url.host_str().ok_or_else(|| OutboundError::Denied("URL has no host".into()))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| OutboundError::Denied("URL has no host".into()))?;
     let port = url.port_or_known_default().unwrap_or(default_port(scheme));
     if !grants.allows(scheme, host, port) {
         return Err(OutboundError::Denied(format!("{scheme}://{host}:{port}")));
@@ -281,7 +295,9 @@ async fn resolve_checked(host: &str, port: u16) -> Result<Vec<SocketAddr>, Outbo
         .filter(|a| bare.eq_ignore_ascii_case("localhost") || is_public(a.ip()))
         .collect();
     if allowed.is_empty() {
-        return Err(OutboundError::Denied(format!("{bare} resolves to a non-public address")));
+        return Err(OutboundError::Denied(format!(
+            "{bare} resolves to a non-public address"
+        )));
     }
     Ok(allowed)
 }
@@ -361,7 +377,17 @@ mod tests {
 
     #[test]
     fn private_and_metadata_addresses_are_not_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.1.1", "100.64.0.1", "::1", "fd00::1", "::ffff:127.0.0.1", "0.0.0.0"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "192.168.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {

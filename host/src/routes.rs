@@ -6,11 +6,11 @@ mod messages;
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::App;
@@ -52,7 +52,10 @@ async fn record(State(app): State<App>, req: Request, next: Next) -> Response {
     let status = resp.status().as_u16().to_string();
     let metrics = app.metrics();
     metrics.requests.with_label_values(&[&route, &status]).inc();
-    metrics.request_duration.with_label_values(&[&route]).observe(started.elapsed().as_secs_f64());
+    metrics
+        .request_duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(%method, route, status, request_id, ms = started.elapsed().as_millis() as u64, "request");
     resp
 }

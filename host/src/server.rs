@@ -42,7 +42,10 @@ impl Server {
         });
         let drained = async {
             let _ = stopped_rx.await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining open requests");
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: draining open requests"
+            );
             tasks.close();
             tokio::time::sleep(grace).await;
         };

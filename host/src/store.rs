@@ -139,11 +139,7 @@ impl Store {
     ) -> Result<Account, StoreError> {
         let id = id.to_owned();
         match self {
-            Store::Embedded(s) => {
-                s.clone()
-                    .blocking(move |s| s.merge_credentials(&id, patch))
-                    .await
-            }
+            Store::Embedded(s) => s.clone().blocking(move |s| s.merge_credentials(&id, patch)).await,
         }
     }
 }

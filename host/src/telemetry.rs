@@ -9,7 +9,9 @@ const DEFAULT_FILTER: &str = "gateway_host=info,plugin=info,wasmtime=warn,cranel
 /// Installs the global subscriber; `json` switches to one JSON object per line.
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = if json {
         builder.json().try_init()
     } else {

@@ -24,7 +24,11 @@ pub enum PluginError {
     #[error("plugin `{0}` has no free instance slot")]
     Busy(String),
     #[error("plugin `{plugin}` failed ({}): {message}", kind.label())]
-    Trap { plugin: String, kind: TrapKind, message: String },
+    Trap {
+        plugin: String,
+        kind: TrapKind,
+        message: String,
+    },
     #[error("plugin output exceeded its {0}-byte cap")]
     OutputLimit(u64),
     #[error(transparent)]

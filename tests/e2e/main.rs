@@ -1,1 +1,11 @@
-fn main(){}
+//! End-to-end tests: the real host, real components, real HTTP over loopback.
+#![allow(
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    reason = "tests report figures on stderr and fail loudly"
+)]
+
+mod hostile;
+mod reload;
+mod runtime;
+mod ssrf;

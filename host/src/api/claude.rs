@@ -5,14 +5,25 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::canonical::{
-    ChatRequest, ClientApi, ContentPart, Event, ImageSource, Message, Role, StopReason, Tool,
-    ToolChoice, ToolResultPart, Usage,
+    ChatRequest, ClientApi, ContentPart, Event, ImageSource, Message, Role, StopReason, Tool, ToolChoice,
+    ToolResultPart, Usage,
 };
 use crate::error::ApiError;
 
 const KNOWN_FIELDS: &[&str] = &[
-    "model", "messages", "system", "max_tokens", "stream", "temperature", "top_p", "top_k",
-    "stop_sequences", "tools", "tool_choice", "thinking", "metadata",
+    "model",
+    "messages",
+    "system",
+    "max_tokens",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "metadata",
 ];
 
 /// Parses a Claude Messages request body into the canonical request.
@@ -43,14 +54,22 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
                     .ok_or_else(|| ApiError::bad_request("system: blocks must be text blocks"))
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(ApiError::bad_request("system: must be a string or an array of text blocks")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "system: must be a string or an array of text blocks",
+            ));
+        }
     };
     let tools = match obj.get("tools") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(tools)) => tools.iter().map(parse_tool).collect::<Result<_, _>>()?,
         Some(_) => return Err(ApiError::bad_request("tools: must be an array")),
     };
-    let tool_choice = obj.get("tool_choice").filter(|v| !v.is_null()).map(parse_tool_choice).transpose()?;
+    let tool_choice = obj
+        .get("tool_choice")
+        .filter(|v| !v.is_null())
+        .map(parse_tool_choice)
+        .transpose()?;
     let thinking_budget = match obj.get("thinking") {
         Some(t) if t.get("type").and_then(Value::as_str) == Some("enabled") => {
             Some(u32_of(t.get("budget_tokens"), "thinking.budget_tokens")?.unwrap_or(1024))
@@ -61,12 +80,19 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| ApiError::bad_request("stop_sequences: strings only")))
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad_request("stop_sequences: strings only"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(ApiError::bad_request("stop_sequences: must be an array")),
     };
-    let extra: Map<String, Value> =
-        obj.iter().filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let extra: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok(ChatRequest {
         upstream_model: model.clone(),
         model,
@@ -141,22 +167,39 @@ fn parse_image_source(src: Option<&Value>) -> Result<ImageSource, String> {
     let src = src.ok_or("source: field required")?;
     match src.get("type").and_then(Value::as_str) {
         Some("base64") => Ok(ImageSource::Base64 {
-            media_type: src.get("media_type").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            data: src.get("data").and_then(Value::as_str).ok_or("source.data: field required")?.to_owned(),
+            media_type: src
+                .get("media_type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            data: src
+                .get("data")
+                .and_then(Value::as_str)
+                .ok_or("source.data: field required")?
+                .to_owned(),
         }),
         Some("url") => Ok(ImageSource::Url(
-            src.get("url").and_then(Value::as_str).ok_or("source.url: field required")?.to_owned(),
+            src.get("url")
+                .and_then(Value::as_str)
+                .ok_or("source.url: field required")?
+                .to_owned(),
         )),
         other => Err(format!("source.type: unsupported {other:?}")),
     }
 }
 
 fn text_of(b: &Value, key: &str) -> Result<String, String> {
-    b.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("{key}: field required"))
+    b.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{key}: field required"))
 }
 
 fn parse_block(b: &Value) -> Result<ContentPart, String> {
-    let kind = b.get("type").and_then(Value::as_str).ok_or("content block without `type`")?;
+    let kind = b
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("content block without `type`")?;
     Ok(match kind {
         "text" => ContentPart::Text(text_of(b, "text")?),
         "image" => ContentPart::Image(parse_image_source(b.get("source"))?),
@@ -200,11 +243,18 @@ fn parse_block(b: &Value) -> Result<ContentPart, String> {
 }
 
 fn parse_tool(t: &Value) -> Result<Tool, ApiError> {
-    let name = t.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("tools: each tool needs a name"))?;
+    let name = t
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("tools: each tool needs a name"))?;
     Ok(Tool {
         name: name.to_owned(),
         description: t.get("description").and_then(Value::as_str).map(str::to_owned),
-        input_schema_json: t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object"})).to_string(),
+        input_schema_json: t
+            .get("input_schema")
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object"}))
+            .to_string(),
     })
 }
 
@@ -218,7 +268,9 @@ fn parse_tool_choice(v: &Value) -> Result<ToolChoice, ApiError> {
             .and_then(Value::as_str)
             .map(|n| ToolChoice::Named(n.to_owned()))
             .ok_or_else(|| ApiError::bad_request("tool_choice.name: field required")),
-        _ => Err(ApiError::bad_request("tool_choice.type: expected auto, any, none or tool")),
+        _ => Err(ApiError::bad_request(
+            "tool_choice.type: expected auto, any, none or tool",
+        )),
     }
 }
 
@@ -300,12 +352,18 @@ impl ClaudeEncoder {
             "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": self.usage.input_tokens.unwrap_or(0), "output_tokens": 0},
         });
-        self.frame("message_start", json!({"type": "message_start", "message": message}));
+        self.frame(
+            "message_start",
+            json!({"type": "message_start", "message": message}),
+        );
     }
 
     fn close_open(&mut self) {
         if let Some((_, index)) = self.open.take() {
-            self.frame("content_block_stop", json!({"type": "content_block_stop", "index": index}));
+            self.frame(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            );
         }
     }
 
@@ -313,13 +371,19 @@ impl ClaudeEncoder {
         self.close_open();
         let index = self.next_index;
         self.next_index += 1;
-        self.frame("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": block}));
+        self.frame(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        );
         self.open = Some((kind, index));
         index
     }
 
     fn delta(&mut self, index: u32, delta: Value) {
-        self.frame("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta}));
+        self.frame(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        );
     }
 
     /// Whether a tool block is open (others must wait in `pending`).
@@ -328,8 +392,13 @@ impl ClaudeEncoder {
     }
 
     fn emit_tool(&mut self, call: u32) {
-        let Some(p) = self.pending.remove(&call) else { return };
-        let index = self.open_block(Open::Tool(call), json!({"type": "tool_use", "id": p.id, "name": p.name, "input": {}}));
+        let Some(p) = self.pending.remove(&call) else {
+            return;
+        };
+        let index = self.open_block(
+            Open::Tool(call),
+            json!({"type": "tool_use", "id": p.id, "name": p.name, "input": {}}),
+        );
         if !p.json.is_empty() {
             self.delta(index, json!({"type": "input_json_delta", "partial_json": p.json}));
         }
@@ -337,7 +406,13 @@ impl ClaudeEncoder {
             self.close_open();
             self.flush_next_tool();
         } else {
-            self.pending.insert(call, PendingCall { ended: false, ..PendingCall::default() });
+            self.pending.insert(
+                call,
+                PendingCall {
+                    ended: false,
+                    ..PendingCall::default()
+                },
+            );
         }
     }
 
@@ -375,28 +450,44 @@ impl ClaudeEncoder {
             Event::ThinkingDelta(t) => {
                 let index = match self.open {
                     Some((Open::Thinking, i)) => i,
-                    _ => self.open_block(Open::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""})),
+                    _ => self.open_block(
+                        Open::Thinking,
+                        json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    ),
                 };
                 self.delta(index, json!({"type": "thinking_delta", "thinking": t}));
             }
             Event::ThinkingSignature(s) => {
                 let index = match self.open {
                     Some((Open::Thinking, i)) => i,
-                    _ => self.open_block(Open::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""})),
+                    _ => self.open_block(
+                        Open::Thinking,
+                        json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    ),
                 };
                 self.delta(index, json!({"type": "signature_delta", "signature": s}));
                 self.close_open();
             }
             Event::ToolCallStart { index, id, name } => {
                 self.saw_tool = true;
-                self.pending.insert(*index, PendingCall { id: id.clone(), name: name.clone(), ..PendingCall::default() });
+                self.pending.insert(
+                    *index,
+                    PendingCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        ..PendingCall::default()
+                    },
+                );
                 if !self.tool_open() {
                     self.emit_tool(*index);
                 }
             }
             Event::ToolCallDelta { index, partial_json } => match self.open {
                 Some((Open::Tool(call), block)) if call == *index => {
-                    self.delta(block, json!({"type": "input_json_delta", "partial_json": partial_json}));
+                    self.delta(
+                        block,
+                        json!({"type": "input_json_delta", "partial_json": partial_json}),
+                    );
                 }
                 _ => {
                     if let Some(p) = self.pending.get_mut(index) {
@@ -433,7 +524,11 @@ impl ClaudeEncoder {
         }
         self.flush_next_tool(); // late text, if any
         self.close_open();
-        let reason = self.stop.unwrap_or(if self.saw_tool { StopReason::ToolUse } else { StopReason::EndTurn });
+        let reason = self.stop.unwrap_or(if self.saw_tool {
+            StopReason::ToolUse
+        } else {
+            StopReason::EndTurn
+        });
         let usage = json!({"output_tokens": self.usage.output_tokens.unwrap_or(0)});
         self.frame(
             "message_delta",
@@ -507,7 +602,11 @@ pub fn aggregate(model: &str, events: &[Event]) -> Value {
         let input: Value = serde_json::from_str(&json).unwrap_or_else(|_| json!({}));
         content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
     }
-    let reason = stop.unwrap_or(if saw_tool { StopReason::ToolUse } else { StopReason::EndTurn });
+    let reason = stop.unwrap_or(if saw_tool {
+        StopReason::ToolUse
+    } else {
+        StopReason::EndTurn
+    });
     json!({
         "id": format!("msg_{}", uuid::Uuid::new_v4().simple()),
         "type": "message",

@@ -82,7 +82,11 @@ impl PluginGrants {
                 DEFAULT_CPU_MS_PER_CALL,
             )),
             timeout: Duration::from_secs(num("timeout_secs", raw.timeout_secs, DEFAULT_TIMEOUT_SECS)),
-            max_request_bytes: num("max_request_bytes", raw.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES),
+            max_request_bytes: num(
+                "max_request_bytes",
+                raw.max_request_bytes,
+                DEFAULT_MAX_REQUEST_BYTES,
+            ),
             max_response_bytes: num(
                 "max_response_bytes",
                 raw.max_response_bytes,
@@ -90,8 +94,7 @@ impl PluginGrants {
             ),
             max_output_bytes: num("max_output_bytes", raw.max_output_bytes, DEFAULT_MAX_OUTPUT_BYTES),
             max_instances: num("max_instances", raw.max_instances, DEFAULT_MAX_INSTANCES) as usize,
-            max_connections: num("max_connections", raw.max_connections, DEFAULT_MAX_CONNECTIONS)
-                as usize,
+            max_connections: num("max_connections", raw.max_connections, DEFAULT_MAX_CONNECTIONS) as usize,
             kv_max_keys: num("kv_max_keys", raw.kv_max_keys, DEFAULT_KV_MAX_KEYS),
             kv_max_value_bytes: num(
                 "kv_max_value_bytes",
@@ -135,9 +138,7 @@ enum HostMatch {
 
 impl HostPattern {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or("expected scheme://host[:port]")?;
+        let (scheme, rest) = text.split_once("://").ok_or("expected scheme://host[:port]")?;
         let scheme = scheme.to_ascii_lowercase();
         if !matches!(scheme.as_str(), "http" | "https" | "ws" | "wss") {
             return Err(format!("scheme `{scheme}` is not one of http, https, ws, wss"));
@@ -165,7 +166,12 @@ impl HostPattern {
             }
             HostMatch::Exact(host.to_ascii_lowercase())
         };
-        Ok(HostPattern { text: text.to_owned(), scheme, host, port })
+        Ok(HostPattern {
+            text: text.to_owned(),
+            scheme,
+            host,
+            port,
+        })
     }
 
     pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
@@ -213,6 +219,8 @@ fn valid_dns_name(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }

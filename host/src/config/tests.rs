@@ -64,7 +64,10 @@ fn resolves_paths_against_the_config_dir_and_secrets_from_env() {
 fn missing_secret_names_the_key_and_the_variable() {
     let dir = dir_with_component();
     let e = errors(parse(PLUGIN, dir.path(), &[]));
-    assert!(e.contains("plugins.echo.config.cookie") && e.contains("ECHO_COOKIE"), "{e}");
+    assert!(
+        e.contains("plugins.echo.config.cookie") && e.contains("ECHO_COOKIE"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -73,7 +76,11 @@ fn env_overrides_win_over_the_file() {
     let c = parse(
         PLUGIN,
         dir.path(),
-        &[("ECHO_COOKIE", "x"), ("GATEWAY__SERVER__LISTEN", "0.0.0.0:9000"), ("GATEWAY__PLUGINS__ECHO__GRANTS__MEMORY_MB", "16")],
+        &[
+            ("ECHO_COOKIE", "x"),
+            ("GATEWAY__SERVER__LISTEN", "0.0.0.0:9000"),
+            ("GATEWAY__PLUGINS__ECHO__GRANTS__MEMORY_MB", "16"),
+        ],
     )
     .unwrap();
     assert_eq!(c.server.listen.to_string(), "0.0.0.0:9000");
@@ -83,9 +90,17 @@ fn env_overrides_win_over_the_file() {
 #[test]
 fn unknown_keys_are_rejected_by_name() {
     let dir = dir_with_component();
-    let e = errors(parse("[server]\nlisten = \"127.0.0.1:1\"\nlsiten = 3\n", dir.path(), &[]));
+    let e = errors(parse(
+        "[server]\nlisten = \"127.0.0.1:1\"\nlsiten = 3\n",
+        dir.path(),
+        &[],
+    ));
     assert!(e.contains("lsiten"), "{e}");
-    let e = errors(parse(&PLUGIN.replace("memory_mb = 32", "memory_mb = 32\nnetwork = true"), dir.path(), &[("ECHO_COOKIE", "x")]));
+    let e = errors(parse(
+        &PLUGIN.replace("memory_mb = 32", "memory_mb = 32\nnetwork = true"),
+        dir.path(),
+        &[("ECHO_COOKIE", "x")],
+    ));
     assert!(e.contains("network"), "{e}");
 }
 
@@ -102,7 +117,15 @@ allowed_hosts = ["ftp://x", "https://a.com/path", "https://h:99999"]
 memory_mb = 0
 "#;
     let e = errors(parse(text, dir.path(), &[]));
-    for needle in ["server.listen", "plugins.Bad_Name:", "missing.wasm", "allowed_hosts[0]", "allowed_hosts[1]", "allowed_hosts[2]", "memory_mb"] {
+    for needle in [
+        "server.listen",
+        "plugins.Bad_Name:",
+        "missing.wasm",
+        "allowed_hosts[0]",
+        "allowed_hosts[1]",
+        "allowed_hosts[2]",
+        "memory_mb",
+    ] {
         assert!(e.contains(needle), "missing `{needle}` in:\n{e}");
     }
 }
@@ -110,7 +133,10 @@ memory_mb = 0
 #[test]
 fn syntax_errors_are_reported_not_panicked() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(parse("[server\nlisten=", dir.path(), &[]), Err(ConfigError::Syntax(_))));
+    assert!(matches!(
+        parse("[server\nlisten=", dir.path(), &[]),
+        Err(ConfigError::Syntax(_))
+    ));
 }
 
 #[test]

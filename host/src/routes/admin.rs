@@ -1,8 +1,8 @@
 //! Admin API routes (plugin listing and reload so far); every route checks admin credentials.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::Json;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -12,9 +12,7 @@ use crate::error::ApiError;
 /// Accepts `Authorization: Bearer <token>` or `X-Admin-Token: <token>` matching the configured
 /// admin token, compared in constant time.
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = app.config().admin.token.as_deref() else {
-        return Err(ApiError::unauthorized("admin API disabled: no admin token configured"));
-    };
+    let expected = app.admin_token();
     let presented = headers
         .get("x-admin-token")
         .and_then(|v| v.to_str().ok())
@@ -32,7 +30,10 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn list_plugins(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list_plugins(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     authorize(&app, &headers)?;
     Ok(Json(json!({"plugins": app.plugins().summaries()})))
 }
@@ -47,5 +48,7 @@ pub(super) async fn reload_plugin(
         crate::wasm::PluginError::NotFound(n) => ApiError::not_found(format!("no plugin `{n}`")),
         other => ApiError::bad_request(format!("reload rejected: {other}")),
     })?;
-    Ok(Json(json!({"reloaded": name, "plugins": app.plugins().summaries()})))
+    Ok(Json(
+        json!({"reloaded": name, "plugins": app.plugins().summaries()}),
+    ))
 }

@@ -1,9 +1,9 @@
 //! `/health`, `/healthz`, `/readyz` and `/metrics`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::app::App;
@@ -23,10 +23,17 @@ pub(super) async fn ready(State(app): State<App>) -> impl IntoResponse {
         "store": store.map_or_else(|e| e.to_string(), |()| "ok".into()),
         "plugins": plugins,
     });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
 pub(super) async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics().encode())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics().encode(),
+    )
 }

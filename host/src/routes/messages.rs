@@ -16,6 +16,8 @@ use crate::error::ApiError;
 use crate::pool;
 use crate::wasm::{CallAccount, ChatStream};
 
+pub(crate) const PLUGIN_VERSION_HEADER: &str = "x-gateway-plugin-version";
+
 /// Silence after which a keep-alive `ping` is sent on a stream.
 const PING_EVERY: Duration = Duration::from_secs(15);
 
@@ -27,7 +29,11 @@ pub(super) async fn messages(
     let request_id = super::request_id(req.headers());
     let limit = app.config().server.max_body_bytes;
     let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", format!("request body exceeds {limit} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
     })?;
     let request = claude::parse_request(&body)?;
     let plugin = app
@@ -35,15 +41,23 @@ pub(super) async fn messages(
         .get(&channel)
         .ok_or_else(|| ApiError::not_found(format!("no channel `{channel}`")))?;
     if !plugin.info.models.iter().any(|m| m.id == request.model) {
-        return Err(ApiError::not_found(format!("model not found: `{}` is not served by `{channel}`", request.model)));
+        return Err(ApiError::not_found(format!(
+            "model not found: `{}` is not served by `{channel}`",
+            request.model
+        )));
     }
     let account = pool::pick(app.store(), &channel).await?;
     let deadline = Instant::now() + app.config().server.request_timeout;
-    let account_ref = CallAccount { id: &account.id, credentials: &account.credentials };
-    let mut stream = tokio::time::timeout_at(deadline.into(), plugin.chat(&request_id, account_ref, &request))
-        .await
-        .map_err(|_| timeout_error())??;
+    let account_ref = CallAccount {
+        id: &account.id,
+        credentials: &account.credentials,
+    };
+    let mut stream =
+        tokio::time::timeout_at(deadline.into(), plugin.chat(&request_id, account_ref, &request))
+            .await
+            .map_err(|_| timeout_error())??;
 
+    let version = stream.plugin_version().unwrap_or_default().to_owned();
     if !request.stream {
         let mut events = Vec::new();
         while let Some(batch) = tokio::time::timeout_at(deadline.into(), stream.next())
@@ -56,7 +70,9 @@ pub(super) async fn messages(
                 break;
             }
         }
-        return Ok(axum::Json(claude::aggregate(&request.model, &events)).into_response());
+        let mut resp = axum::Json(claude::aggregate(&request.model, &events)).into_response();
+        set_version(&mut resp, &version);
+        return Ok(resp);
     }
 
     // Pull the first batch before answering, so a failure that happens before any output is
@@ -68,15 +84,28 @@ pub(super) async fn messages(
     let encoder = claude::ClaudeEncoder::new(&request.model);
     app.tasks().spawn(drive(stream, first, encoder, tx, deadline));
     let body = Body::from_stream(with_pings(rx));
-    Ok(Response::builder()
+    let mut resp = Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    set_version(&mut resp, &version);
+    Ok(resp)
+}
+
+/// Tells the client which plugin version served it (hot swaps are observable per request).
+fn set_version(resp: &mut Response, version: &str) {
+    if let Ok(v) = header::HeaderValue::from_str(version) {
+        resp.headers_mut().insert(PLUGIN_VERSION_HEADER, v);
+    }
 }
 
 fn timeout_error() -> ApiError {
-    ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", "upstream did not answer in time")
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "timeout_error",
+        "upstream did not answer in time",
+    )
 }
 
 /// Pumps the plugin stream into the client channel. Runs as its own task so the wasm call is
@@ -90,8 +119,7 @@ async fn drive(
     deadline: Instant,
 ) {
     let mut batch = first;
-    loop {
-        let Some(events) = batch else { break };
+    while let Some(events) = batch {
         let mut stopped = false;
         for e in &events {
             stopped |= matches!(e, Event::Stop(_));

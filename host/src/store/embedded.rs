@@ -45,9 +45,8 @@ from_redb!(
 impl EmbeddedStore {
     /// Opens (or creates) `data_dir/gateway.redb`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
         let db = Database::create(data_dir.join("gateway.redb"))?;
         let tx = db.begin_write()?;
         tx.open_table(KV)?;
@@ -233,15 +232,9 @@ fn live_value(record: &[u8], now: u64) -> Option<&[u8]> {
     (expires == 0 || expires > now).then_some(value)
 }
 
-fn purge_expired(
-    table: &mut redb::Table<&str, &[u8]>,
-    ns: &str,
-    now: u64,
-) -> Result<u64, StoreError> {
+fn purge_expired(table: &mut redb::Table<&str, &[u8]>, ns: &str, now: u64) -> Result<u64, StoreError> {
     let (start, end) = ns_range(ns);
-    let removed = table.extract_from_if(start.as_str()..end.as_str(), |_, v| {
-        live_value(v, now).is_none()
-    })?;
+    let removed = table.extract_from_if(start.as_str()..end.as_str(), |_, v| live_value(v, now).is_none())?;
     let mut n = 0;
     for entry in removed {
         entry?;

@@ -68,8 +68,15 @@ fn content_part(p: &c::ContentPart) -> wit::ContentPart {
     match p {
         c::ContentPart::Text(t) => wit::ContentPart::Text(t.clone()),
         c::ContentPart::Image(s) => wit::ContentPart::Image(image_source(s)),
-        c::ContentPart::Document { media_type, data, title } => wit::ContentPart::Document(wit::Document {
-            source: wit::Base64Data { media_type: media_type.clone(), data: data.clone() },
+        c::ContentPart::Document {
+            media_type,
+            data,
+            title,
+        } => wit::ContentPart::Document(wit::Document {
+            source: wit::Base64Data {
+                media_type: media_type.clone(),
+                data: data.clone(),
+            },
             title: title.clone(),
         }),
         c::ContentPart::ToolUse { id, name, input_json } => wit::ContentPart::ToolUse(wit::ToolUse {
@@ -77,19 +84,21 @@ fn content_part(p: &c::ContentPart) -> wit::ContentPart {
             name: name.clone(),
             input_json: input_json.clone(),
         }),
-        c::ContentPart::ToolResult { tool_use_id, content, is_error } => {
-            wit::ContentPart::ToolResult(wit::ToolResult {
-                tool_use_id: tool_use_id.clone(),
-                content: content
-                    .iter()
-                    .map(|part| match part {
-                        c::ToolResultPart::Text(t) => wit::ToolResultPart::Text(t.clone()),
-                        c::ToolResultPart::Image(s) => wit::ToolResultPart::Image(image_source(s)),
-                    })
-                    .collect(),
-                is_error: *is_error,
-            })
-        }
+        c::ContentPart::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+        } => wit::ContentPart::ToolResult(wit::ToolResult {
+            tool_use_id: tool_use_id.clone(),
+            content: content
+                .iter()
+                .map(|part| match part {
+                    c::ToolResultPart::Text(t) => wit::ToolResultPart::Text(t.clone()),
+                    c::ToolResultPart::Image(s) => wit::ToolResultPart::Image(image_source(s)),
+                })
+                .collect(),
+            is_error: *is_error,
+        }),
         c::ContentPart::Thinking { text, signature } => wit::ContentPart::Thinking(wit::Thinking {
             text: text.clone(),
             signature: signature.clone(),
@@ -107,12 +116,22 @@ pub(super) fn account(id: &str, credentials: &serde_json::Map<String, serde_json
 
 pub(super) fn event(e: wit::Event) -> c::Event {
     match e {
-        wit::Event::MessageStart(m) => c::Event::MessageStart { id: m.id, usage: m.usage.map(usage) },
+        wit::Event::MessageStart(m) => c::Event::MessageStart {
+            id: m.id,
+            usage: m.usage.map(usage),
+        },
         wit::Event::TextDelta(t) => c::Event::TextDelta(t),
         wit::Event::ThinkingDelta(t) => c::Event::ThinkingDelta(t),
         wit::Event::ThinkingSignature(s) => c::Event::ThinkingSignature(s),
-        wit::Event::ToolCallStart(s) => c::Event::ToolCallStart { index: s.index, id: s.id, name: s.name },
-        wit::Event::ToolCallDelta(d) => c::Event::ToolCallDelta { index: d.index, partial_json: d.partial_json },
+        wit::Event::ToolCallStart(s) => c::Event::ToolCallStart {
+            index: s.index,
+            id: s.id,
+            name: s.name,
+        },
+        wit::Event::ToolCallDelta(d) => c::Event::ToolCallDelta {
+            index: d.index,
+            partial_json: d.partial_json,
+        },
         wit::Event::ToolCallEnd(i) => c::Event::ToolCallEnd(i),
         wit::Event::Media(m) => c::Event::Media(media_ref(m)),
         wit::Event::Usage(u) => c::Event::Usage(usage(u)),
@@ -161,7 +180,10 @@ pub(super) fn provider_error(e: wit::ProviderError) -> c::ProviderError {
         },
         wit::ProviderError::BadRequest(m) => c::ProviderError::BadRequest(m),
         wit::ProviderError::ModelNotFound(m) => c::ProviderError::ModelNotFound(m),
-        wit::ProviderError::Upstream(u) => c::ProviderError::Upstream { status: u.status, message: u.message },
+        wit::ProviderError::Upstream(u) => c::ProviderError::Upstream {
+            status: u.status,
+            message: u.message,
+        },
         wit::ProviderError::Transient(m) => c::ProviderError::Transient(m),
         wit::ProviderError::Internal(m) => c::ProviderError::Internal(m),
     }
@@ -210,7 +232,12 @@ pub(super) fn plugin_info(i: tr::PluginInfo) -> c::PluginInfo {
 }
 
 pub(super) fn quota(q: wit::Quota) -> c::Quota {
-    c::Quota { limit: q.limit, used: q.used, remaining: q.remaining, reset_at_ms: q.reset_at_ms }
+    c::Quota {
+        limit: q.limit,
+        used: q.used,
+        remaining: q.remaining,
+        reset_at_ms: q.reset_at_ms,
+    }
 }
 
 pub(super) fn account_check(a: wit::AccountCheck) -> c::AccountCheck {

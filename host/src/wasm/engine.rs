@@ -6,9 +6,9 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::PluginError;
 use super::bindings::Plugin as Translator;
 use super::state::HostState;
-use super::PluginError;
 
 /// How often the epoch advances. Each tick lets a running guest yield to the executor and
 /// have its CPU budget checked, so it bounds both unfairness and deadline overshoot.
@@ -56,8 +56,7 @@ pub(super) fn build_linker(engine: &Engine) -> Result<Linker<HostState>, PluginE
     let mut linker = Linker::new(engine);
     // WASI gives guests clocks, random and (empty) stdio; the WasiCtx grants no files,
     // no environment and no sockets, so the only way out is our own imports.
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .map_err(|e| PluginError::Engine(e.to_string()))?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;
     Translator::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
         .map_err(|e| PluginError::Engine(e.to_string()))?;
     Ok(linker)
@@ -85,7 +84,10 @@ impl EpochTicker {
                 }
             })
             .ok();
-        EpochTicker { stop: Some(stop), thread }
+        EpochTicker {
+            stop: Some(stop),
+            thread,
+        }
     }
 }
 

@@ -121,7 +121,12 @@ impl LoadedPlugin {
             request_id: Arc::from(request_id),
             account_id: account_id.map(str::to_owned),
         };
-        let state = HostState::new(self.grants.clone(), self.config.clone(), ctx, self.services.clone());
+        let state = HostState::new(
+            self.grants.clone(),
+            self.config.clone(),
+            ctx,
+            self.services.clone(),
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         // Check the CPU budget on every epoch tick; yield to the executor between ticks so a
@@ -135,17 +140,34 @@ impl LoadedPlugin {
             }
         });
         let metrics = &self.services.metrics;
-        metrics.plugin_instantiations.with_label_values(&[&*self.name]).inc();
+        metrics
+            .plugin_instantiations
+            .with_label_values(&[&*self.name])
+            .inc();
         let bindings = self
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|e| self.trap_error(&store, e))?;
-        metrics.plugin_instances_active.with_label_values(&[&*self.name]).inc();
-        Ok(Instance { store, bindings, plugin: self.clone(), _permit: permit })
+        metrics
+            .plugin_instances_active
+            .with_label_values(&[&*self.name])
+            .inc();
+        Ok(Instance {
+            store,
+            bindings,
+            plugin: self.clone(),
+            _permit: permit,
+        })
     }
 
-    pub(super) async fn describe(self: &Arc<Self>, request_id: &str) -> Result<PluginInfo, PluginError> {
+    /// Instantiates and immediately drops an instance (benchmarks, warm-up).
+    pub async fn instantiate_and_drop(self: &Arc<Self>) -> Result<(), PluginError> {
+        self.instantiate("probe", None).await.map(drop)
+    }
+
+    /// Calls `describe` on a fresh instance.
+    pub async fn describe(self: &Arc<Self>, request_id: &str) -> Result<PluginInfo, PluginError> {
         let mut inst = self.instantiate(request_id, None).await?;
         inst.store.data_mut().cpu.start_call();
         let info = inst
@@ -175,7 +197,11 @@ impl LoadedPlugin {
             .await
             .map_err(|e| self.trap_error(&inst.store, e))?;
         let stream = result.map_err(|e| PluginError::Provider(convert::provider_error(e)))?;
-        Ok(ChatStream { inst: Some(inst), stream, output_bytes: 0 })
+        Ok(ChatStream {
+            inst: Some(inst),
+            stream,
+            output_bytes: 0,
+        })
     }
 
     pub async fn check_account(
@@ -196,7 +222,11 @@ impl LoadedPlugin {
             .map_err(|e| PluginError::Provider(convert::provider_error(e)))
     }
 
-    pub async fn usage(self: &Arc<Self>, request_id: &str, account: CallAccount<'_>) -> Result<Quota, PluginError> {
+    pub async fn usage(
+        self: &Arc<Self>,
+        request_id: &str,
+        account: CallAccount<'_>,
+    ) -> Result<Quota, PluginError> {
         let mut inst = self.instantiate(request_id, Some(account.id)).await?;
         inst.store.data_mut().cpu.start_call();
         let acc = convert::account(account.id, account.credentials);
@@ -206,7 +236,8 @@ impl LoadedPlugin {
             .call_usage(&mut inst.store, &acc)
             .await
             .map_err(|e| self.trap_error(&inst.store, e))?;
-        r.map(convert::quota).map_err(|e| PluginError::Provider(convert::provider_error(e)))
+        r.map(convert::quota)
+            .map_err(|e| PluginError::Provider(convert::provider_error(e)))
     }
 
     pub async fn list_models(
@@ -223,7 +254,8 @@ impl LoadedPlugin {
             .call_list_models(&mut inst.store, &acc)
             .await
             .map_err(|e| self.trap_error(&inst.store, e))?;
-        r.map(convert::models).map_err(|e| PluginError::Provider(convert::provider_error(e)))
+        r.map(convert::models)
+            .map_err(|e| PluginError::Provider(convert::provider_error(e)))
     }
 
     /// Labels a wasmtime error by what caused it and counts it.
@@ -237,15 +269,24 @@ impl LoadedPlugin {
             TrapKind::Trap
         };
         let metrics = &self.services.metrics;
-        metrics.plugin_traps.with_label_values(&[&*self.name, kind.label()]).inc();
+        metrics
+            .plugin_traps
+            .with_label_values(&[&*self.name, kind.label()])
+            .inc();
         if kind == TrapKind::CpuDeadline {
-            metrics.plugin_cpu_deadline_hits.with_label_values(&[&*self.name]).inc();
+            metrics
+                .plugin_cpu_deadline_hits
+                .with_label_values(&[&*self.name])
+                .inc();
         }
         tracing::warn!(plugin = %self.name, request_id = %state.ctx.request_id, kind = kind.label(), error = %format!("{e:#}"), "plugin call failed");
-        PluginError::Trap { plugin: self.name.to_string(), kind, message: format!("{e:#}") }
+        PluginError::Trap {
+            plugin: self.name.to_string(),
+            kind,
+            message: format!("{e:#}"),
+        }
     }
 }
-
 
 /// One live instance: its store, bindings and the slot it occupies.
 pub(super) struct Instance {
@@ -258,7 +299,10 @@ pub(super) struct Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         let metrics = &self.plugin.services.metrics;
-        metrics.plugin_instances_active.with_label_values(&[&*self.plugin.name]).dec();
+        metrics
+            .plugin_instances_active
+            .with_label_values(&[&*self.plugin.name])
+            .dec();
     }
 }
 
@@ -309,7 +353,12 @@ impl ChatStream {
         self.output_bytes += events.iter().map(|e| e.payload_len() as u64).sum::<u64>();
         if self.output_bytes > plugin.grants.max_output_bytes {
             self.inst = None;
-            plugin.services.metrics.plugin_traps.with_label_values(&[&*plugin.name, "output_limit"]).inc();
+            plugin
+                .services
+                .metrics
+                .plugin_traps
+                .with_label_values(&[&*plugin.name, "output_limit"])
+                .inc();
             return Err(PluginError::OutputLimit(plugin.grants.max_output_bytes));
         }
         Ok(Some(events))

@@ -11,10 +11,10 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use super::PluginError;
 use super::engine::{EngineLimits, EpochTicker, build_engine, build_linker};
 use super::plugin::LoadedPlugin;
 use super::state::{HostServices, HostState};
-use super::PluginError;
 use crate::config::{Config, PluginConfig};
 
 type PluginMap = HashMap<String, Arc<LoadedPlugin>>;
@@ -126,8 +126,15 @@ impl PluginRegistry {
     /// Compiles and validates the component of `name` off the request path, then publishes it
     /// with one atomic swap. On failure the current version keeps serving.
     pub async fn reload(&self, name: &str) -> Result<(), PluginError> {
-        let cfg = self.configs.get(name).ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
-        let slots = self.slots.get(name).cloned().unwrap_or_else(|| Arc::new(Semaphore::new(1)));
+        let cfg = self
+            .configs
+            .get(name)
+            .ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
+        let slots = self
+            .slots
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Semaphore::new(1)));
         let metrics = &self.services.metrics;
         match LoadedPlugin::load(&self.engine, &self.linker, cfg, slots, self.services.clone()).await {
             Ok(plugin) => {
@@ -162,7 +169,11 @@ impl PluginRegistry {
         });
         if removed {
             tracing::info!(plugin = name, "plugin unloaded (component file removed)");
-            self.services.metrics.plugin_reloads.with_label_values(&[name, "removed"]).inc();
+            self.services
+                .metrics
+                .plugin_reloads
+                .with_label_values(&[name, "removed"])
+                .inc();
         }
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use super::registry::PluginRegistry;
 use super::PluginError;
+use super::registry::PluginRegistry;
 
 /// Quiet period after the last file event before reloading: copies and editors write in
 /// several steps, and compiling a half-written file would only produce a spurious failure.

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::config::PluginGrants;
@@ -73,7 +73,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -86,7 +89,10 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     fn new(max_memory: usize) -> Self {
-        MemoryLimiter { max_memory, hit: false }
+        MemoryLimiter {
+            max_memory,
+            hit: false,
+        }
     }
 }
 
@@ -125,7 +131,12 @@ pub(crate) struct CpuMeter {
 
 impl CpuMeter {
     fn new(budget: Duration) -> Self {
-        CpuMeter { budget, call_started: Instant::now(), io: Duration::ZERO, exceeded: false }
+        CpuMeter {
+            budget,
+            call_started: Instant::now(),
+            io: Duration::ZERO,
+            exceeded: false,
+        }
     }
 
     /// Starts the budget of a new export call.

@@ -38,20 +38,33 @@ impl Host for HostState {
             Ok(resp) => resp,
             Err(e) => {
                 if let OutboundError::Denied(d) = &e {
-                    metrics.outbound_denied.with_label_values(&[&*plugin, "http"]).inc();
+                    metrics
+                        .outbound_denied
+                        .with_label_values(&[&*plugin, "http"])
+                        .inc();
                     tracing::warn!(plugin = %plugin, destination = %d, "outbound HTTP denied by grants");
                 }
-                metrics.outbound_requests.with_label_values(&[&*plugin, "error"]).inc();
-                return Ok(Err(net_error(e)));
+                metrics
+                    .outbound_requests
+                    .with_label_values(&[&*plugin, "error"])
+                    .inc();
+                return Ok(Err(self.body_error(e)));
             }
         };
         let class = format!("{}xx", resp.status / 100);
-        metrics.outbound_requests.with_label_values(&[&*plugin, &class]).inc();
+        metrics
+            .outbound_requests
+            .with_label_values(&[&*plugin, &class])
+            .inc();
         let body = self.table.push(BodyHandle { reader: resp.body })?;
         self.open_connections += 1;
         Ok(Ok(Response {
             status: resp.status,
-            headers: resp.headers.into_iter().map(|(name, value)| Header { name, value }).collect(),
+            headers: resp
+                .headers
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
             url: resp.url,
             body,
         }))
@@ -68,7 +81,9 @@ impl HostBody for HostState {
         let started = Instant::now();
         let result = handle.reader.next_chunk(millis(timeout_ms)).await;
         self.cpu.add_io(started.elapsed());
-        Ok(result.map(|c| c.map(|b| b.to_vec())).map_err(net_error))
+        Ok(result
+            .map(|c| c.map(|b| b.to_vec()))
+            .map_err(|e| self.body_error(e)))
     }
 
     async fn read_all(&mut self, body: Resource<BodyHandle>) -> wasmtime::Result<Result<Vec<u8>, NetError>> {
@@ -76,12 +91,26 @@ impl HostBody for HostState {
         let started = Instant::now();
         let result = handle.reader.read_all().await;
         self.cpu.add_io(started.elapsed());
-        Ok(result.map_err(net_error))
+        Ok(result.map_err(|e| self.body_error(e)))
     }
 
     async fn drop(&mut self, body: Resource<BodyHandle>) -> wasmtime::Result<()> {
         self.table.delete(body)?;
         self.open_connections = self.open_connections.saturating_sub(1);
         Ok(())
+    }
+}
+
+impl HostState {
+    fn body_error(&self, e: OutboundError) -> NetError {
+        if let OutboundError::TooLarge(cap) = &e {
+            self.services
+                .metrics
+                .outbound_too_large
+                .with_label_values(&[&*self.ctx.plugin])
+                .inc();
+            tracing::warn!(plugin = %self.ctx.plugin, cap, "upstream body cut off at the byte cap");
+        }
+        net_error(e)
     }
 }

@@ -57,7 +57,11 @@ impl HostState {
     fn kv_error(&self, e: StoreError) -> KvError {
         match e {
             StoreError::QuotaExceeded(m) => {
-                self.services.metrics.kv_denied.with_label_values(&[&*self.ctx.plugin]).inc();
+                self.services
+                    .metrics
+                    .kv_denied
+                    .with_label_values(&[&*self.ctx.plugin])
+                    .inc();
                 KvError::QuotaExceeded(m)
             }
             other => KvError::Unavailable(other.to_string()),

@@ -31,13 +31,18 @@ impl Host for HostState {
         if self.open_connections >= self.grants.max_connections {
             return Ok(Err(NetError::Busy));
         }
-        let headers: Vec<(String, String)> =
-            options.headers.into_iter().map(|h| (h.name, h.value)).collect();
+        let headers: Vec<(String, String)> = options.headers.into_iter().map(|h| (h.name, h.value)).collect();
         let started = Instant::now();
         let result = self
             .services
             .outbound
-            .websocket(&self.grants, &url, &headers, &options.subprotocols, millis(options.timeout_ms))
+            .websocket(
+                &self.grants,
+                &url,
+                &headers,
+                &options.subprotocols,
+                millis(options.timeout_ms),
+            )
             .await;
         self.cpu.add_io(started.elapsed());
         let plugin = self.ctx.plugin.clone();
@@ -45,13 +50,21 @@ impl Host for HostState {
             Ok(ws) => ws,
             Err(e) => {
                 if let OutboundError::Denied(d) = &e {
-                    self.services.metrics.outbound_denied.with_label_values(&[&*plugin, "ws"]).inc();
+                    self.services
+                        .metrics
+                        .outbound_denied
+                        .with_label_values(&[&*plugin, "ws"])
+                        .inc();
                     tracing::warn!(plugin = %plugin, destination = %d, "outbound WebSocket denied by grants");
                 }
                 return Ok(Err(net_error(e)));
             }
         };
-        self.services.metrics.outbound_requests.with_label_values(&[&*plugin, "ws"]).inc();
+        self.services
+            .metrics
+            .outbound_requests
+            .with_label_values(&[&*plugin, "ws"])
+            .inc();
         let handle = ConnectionHandle {
             ws: Some(ws),
             ping_every: millis(options.ping_interval_ms).map(|d| d.max(Duration::from_millis(100))),
@@ -64,7 +77,11 @@ impl Host for HostState {
 }
 
 impl HostConnection for HostState {
-    async fn send(&mut self, conn: Resource<ConnectionHandle>, frame: Frame) -> wasmtime::Result<Result<(), NetError>> {
+    async fn send(
+        &mut self,
+        conn: Resource<ConnectionHandle>,
+        frame: Frame,
+    ) -> wasmtime::Result<Result<(), NetError>> {
         let max = self.grants.max_request_bytes;
         let handle = self.table.get_mut(&conn)?;
         let Some(ws) = handle.ws.as_mut() else {
@@ -93,10 +110,18 @@ impl HostConnection for HostState {
         Ok(result)
     }
 
-    async fn close(&mut self, conn: Resource<ConnectionHandle>, code: u16, reason: String) -> wasmtime::Result<()> {
+    async fn close(
+        &mut self,
+        conn: Resource<ConnectionHandle>,
+        code: u16,
+        reason: String,
+    ) -> wasmtime::Result<()> {
         let handle = self.table.get_mut(&conn)?;
         if let Some(mut ws) = handle.ws.take() {
-            let frame = CloseFrame { code: code.into(), reason: reason.into() };
+            let frame = CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            };
             let started = Instant::now();
             let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
             self.cpu.add_io(started.elapsed());
