@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 PLUGIN_OUT := target/plugins
 # Bundled channel plugins (served by `make run`); test-only plugins are built for `make test`.
-BUNDLED_PLUGINS := dummy
+BUNDLED_PLUGINS := openai dummy
 TEST_PLUGINS := hostile
 
 .PHONY: help toolchain plugins build run test test-e2e lint fmt bench ci dist clean

@@ -7,8 +7,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::models::ModelRegistry;
 use crate::outbound::Outbound;
 use crate::store::{EmbeddedStore, Store, StoreError};
+use crate::tokens::TokenCounter;
 use crate::wasm::{HostServices, PluginError, PluginRegistry, Watcher};
 
 /// Why the gateway could not start.
@@ -34,6 +36,8 @@ struct AppInner {
     config: Config,
     store: Store,
     registry: Arc<PluginRegistry>,
+    models: Arc<ModelRegistry>,
+    tokens: TokenCounter,
     metrics: Arc<Metrics>,
     /// The admin token in force: configured, or generated for this run when none is.
     admin_token: String,
@@ -62,6 +66,22 @@ impl App {
             metrics: metrics.clone(),
         };
         let registry = Arc::new(PluginRegistry::start(&config, services).await?);
+        let models = Arc::new(ModelRegistry::new(store.clone()));
+        models.sync(&registry).await?;
+        // Keep the model registry in step with hot reloads.
+        let mut changes = registry.subscribe();
+        let (weak_registry, weak_models) = (Arc::downgrade(&registry), Arc::downgrade(&models));
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let (Some(r), Some(m)) = (weak_registry.upgrade(), weak_models.upgrade()) else {
+                    break;
+                };
+                if let Err(e) = m.sync(&r).await {
+                    tracing::error!(error = %e, "model registry sync failed");
+                }
+            }
+        });
+        tokio::task::spawn_blocking(TokenCounter::warm_up);
         let watcher = if config.runtime.watch {
             Some(Watcher::start(registry.clone())?)
         } else {
@@ -77,6 +97,8 @@ impl App {
                 config,
                 store,
                 registry,
+                models,
+                tokens: TokenCounter::default(),
                 metrics,
                 admin_token,
                 admin_token_generated,
@@ -96,6 +118,14 @@ impl App {
 
     pub fn plugins(&self) -> &Arc<PluginRegistry> {
         &self.inner.registry
+    }
+
+    pub fn models(&self) -> &ModelRegistry {
+        &self.inner.models
+    }
+
+    pub fn tokens(&self) -> &TokenCounter {
+        &self.inner.tokens
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -138,7 +138,7 @@ pub struct MediaRef {
     pub kind: MediaKind,
     pub url: String,
     /// Headers for the download only; never logged or forwarded.
-    #[serde(skip_serializing)]
+    #[serde(skip_serializing, default)]
     pub headers: Vec<(String, String)>,
     pub media_type: Option<String>,
 }

@@ -17,9 +17,20 @@ pub enum ErrorSource {
     Internal,
 }
 
-/// A client-facing error, rendered in the Claude Messages error shape.
+/// Which API's error shape a response uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiStyle {
+    /// `{"type":"error","error":{"type","message"}}`
+    #[default]
+    Claude,
+    /// `{"error":{"message","type","param","code"}}`
+    OpenAi,
+}
+
+/// A client-facing error, rendered in the shape of the API the client called.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    pub style: ApiStyle,
     pub status: StatusCode,
     /// Claude error type (`invalid_request_error`, `api_error`, ...).
     pub kind: &'static str,
@@ -36,11 +47,51 @@ impl ApiError {
             ErrorSource::Internal
         };
         ApiError {
+            style: ApiStyle::Claude,
             status,
             kind,
             message: message.into(),
             source,
             retry_after_secs: None,
+        }
+    }
+
+    /// The same error, rendered in OpenAI's shape.
+    pub fn openai(self) -> Self {
+        ApiError {
+            style: ApiStyle::OpenAi,
+            ..self
+        }
+    }
+
+    pub fn with_style(self, style: ApiStyle) -> Self {
+        ApiError { style, ..self }
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method not allowed on this route",
+        )
+    }
+
+    pub fn timeout() -> Self {
+        ApiError {
+            source: ErrorSource::Upstream,
+            ..Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout_error",
+                "upstream did not answer in time",
+            )
         }
     }
 
@@ -70,6 +121,27 @@ impl ApiError {
     /// The JSON body in the Claude Messages error shape.
     pub fn claude_body(&self) -> serde_json::Value {
         serde_json::json!({"type": "error", "error": {"type": self.kind, "message": self.message}})
+    }
+
+    /// The JSON body in the OpenAI error shape.
+    pub fn openai_body(&self) -> serde_json::Value {
+        let (kind, code) = match self.status.as_u16() {
+            401 => ("authentication_error", Some("invalid_api_key")),
+            404 if self.message.contains("model") => ("invalid_request_error", Some("model_not_found")),
+            400 | 404 | 405 | 413 => ("invalid_request_error", None),
+            429 => ("rate_limit_error", Some("rate_limit_exceeded")),
+            503 => ("server_error", Some("overloaded")),
+            504 => ("server_error", Some("timeout")),
+            _ => ("server_error", None),
+        };
+        serde_json::json!({"error": {"message": self.message, "type": kind, "param": null, "code": code}})
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        match self.style {
+            ApiStyle::Claude => self.claude_body(),
+            ApiStyle::OpenAi => self.openai_body(),
+        }
     }
 }
 
@@ -114,7 +186,7 @@ impl From<ProviderError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, axum::Json(self.claude_body())).into_response();
+        let mut resp = (self.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after_secs
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {

@@ -9,12 +9,14 @@ pub mod canonical;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod models;
 pub mod outbound;
 pub mod pool;
 pub mod routes;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod wasm;
 
 pub use app::App;

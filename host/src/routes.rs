@@ -1,8 +1,11 @@
 //! Route table: method + path → handler. No business logic here.
 
 mod admin;
+mod chat;
+mod completions;
 mod health;
 mod messages;
+mod models;
 
 use std::time::Instant;
 
@@ -27,16 +30,50 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/plugins", get(admin::list_plugins))
         .route("/api/plugins/{name}/reload", post(admin::reload_plugin))
-        .route("/{channel}/v1/messages", post(messages::messages))
+        // Claude Messages: per channel, routed by model, and the prefix Anthropic clients expect.
+        .route("/{channel}/v1/messages", post(messages::by_channel))
+        .route(
+            "/{channel}/v1/messages/count_tokens",
+            post(messages::count_by_channel),
+        )
+        .route("/v1/messages", post(messages::by_model))
+        .route("/v1/messages/count_tokens", post(messages::count_by_model))
+        .route("/anthropic/v1/messages", post(messages::by_model))
+        .route(
+            "/anthropic/v1/messages/count_tokens",
+            post(messages::count_by_model),
+        )
+        // OpenAI Chat Completions.
+        .route("/{channel}/v1/chat/completions", post(completions::by_channel))
+        .route("/v1/chat/completions", post(completions::by_model))
+        // Models.
+        .route("/v1/models", get(models::all))
+        .route("/v1/models/{id}", get(models::get))
+        .route("/{channel}/v1/models", get(models::of_channel))
+        .route("/{channel}/v1/models/{id}", get(models::get_in_channel))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), record))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(app)
 }
 
-async fn fallback() -> crate::error::ApiError {
-    crate::error::ApiError::not_found("no such route")
+async fn fallback(uri: axum::http::Uri) -> crate::error::ApiError {
+    style_for(uri.path(), crate::error::ApiError::not_found("no such route"))
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> crate::error::ApiError {
+    style_for(uri.path(), crate::error::ApiError::method_not_allowed())
+}
+
+/// Errors outside a handler still come in the shape of the API the path belongs to.
+fn style_for(path: &str, e: crate::error::ApiError) -> crate::error::ApiError {
+    if path.ends_with("/chat/completions") || path.contains("/models") {
+        e.openai()
+    } else {
+        e
+    }
 }
 
 /// Counts requests by route template (never the raw path) and logs each one.

@@ -42,6 +42,21 @@ fn default_true() -> bool {
     true
 }
 
+/// One client-facing model of a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub channel: String,
+    pub upstream_name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    pub kind: crate::canonical::ModelKind,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
 /// Per-namespace KV limits, taken from the plugin's grants.
 #[derive(Debug, Clone, Copy)]
 pub struct KvQuota {
@@ -140,6 +155,22 @@ impl Store {
         let id = id.to_owned();
         match self {
             Store::Embedded(s) => s.clone().blocking(move |s| s.merge_credentials(&id, patch)).await,
+        }
+    }
+}
+
+impl Store {
+    /// Inserts each model that was never seeded before (a model an operator deleted stays
+    /// deleted); returns how many were inserted.
+    pub async fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.seed_models(models)).await,
+        }
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(|s| s.list_models()).await,
         }
     }
 }

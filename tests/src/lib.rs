@@ -1,5 +1,7 @@
 //! Test harness: a real gateway on `127.0.0.1:0` with real components, and fake upstreams.
 
+pub mod fake_openai;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::Encoder;
 use crate::canonical::{
     ChatRequest, ClientApi, ContentPart, Event, ImageSource, Message, Role, StopReason, Tool, ToolChoice,
     ToolResultPart, Usage,
@@ -312,15 +313,29 @@ pub struct ClaudeEncoder {
     usage: Usage,
     stop: Option<StopReason>,
     saw_tool: bool,
+    prompt_estimate: u32,
+    /// Everything emitted, for an output-token estimate when the upstream reports none.
+    emitted: String,
     /// Text that arrived while a tool block was open; emitted once the tool blocks close.
     late_text: String,
     out: String,
 }
 
 impl ClaudeEncoder {
-    pub fn new(model: &str) -> Self {
+    /// `prompt_estimate` fills `message_start.usage.input_tokens` when the upstream reports
+    /// input usage only at the end (or never).
+    pub fn new(model: &str, prompt_estimate: u32) -> Self {
+        Self::with_id(
+            &format!("msg_{}", uuid::Uuid::new_v4().simple()),
+            model,
+            prompt_estimate,
+        )
+    }
+
+    /// With a fixed message id (golden tests).
+    pub fn with_id(id: &str, model: &str, prompt_estimate: u32) -> Self {
         ClaudeEncoder {
-            id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+            id: id.to_owned(),
             model: model.to_owned(),
             started: false,
             next_index: 0,
@@ -329,6 +344,8 @@ impl ClaudeEncoder {
             usage: Usage::default(),
             stop: None,
             saw_tool: false,
+            prompt_estimate,
+            emitted: String::new(),
             late_text: String::new(),
             out: String::new(),
         }
@@ -348,9 +365,9 @@ impl ClaudeEncoder {
         }
         self.started = true;
         let message = json!({
-            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": self.usage.input_tokens.unwrap_or(0), "output_tokens": 0},
+            "id": self.id, "type": "message", "role": "assistant", "content": [], "model": self.model,
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": self.usage.input_tokens.unwrap_or(self.prompt_estimate), "output_tokens": 0},
         });
         self.frame(
             "message_start",
@@ -425,11 +442,15 @@ impl ClaudeEncoder {
             self.delta(index, json!({"type": "text_delta", "text": text}));
         }
     }
+}
 
-    /// Feeds one event; returns any SSE bytes it produced.
-    pub fn push(&mut self, event: &Event) -> String {
+impl Encoder for ClaudeEncoder {
+    fn push(&mut self, event: &Event) -> String {
+        if let Some(t) = super::output_text(event) {
+            self.emitted.push_str(t);
+        }
         if let Event::MessageStart { usage: Some(u), .. } | Event::Usage(u) = event {
-            merge_usage(&mut self.usage, u);
+            super::merge_usage(&mut self.usage, u);
         }
         if !matches!(event, Event::MessageStart { .. } | Event::Usage(_)) || self.started {
             self.start();
@@ -513,7 +534,7 @@ impl ClaudeEncoder {
     }
 
     /// Closes every block and emits `message_delta` + `message_stop`.
-    pub fn finish(&mut self) -> String {
+    fn finish(&mut self) -> String {
         self.start();
         self.close_open();
         while let Some((&call, _)) = self.pending.iter().find(|(_, p)| !p.id.is_empty()) {
@@ -529,7 +550,10 @@ impl ClaudeEncoder {
         } else {
             StopReason::EndTurn
         });
-        let usage = json!({"output_tokens": self.usage.output_tokens.unwrap_or(0)});
+        let mut usage = json!({"output_tokens": super::output_tokens(&self.usage, &self.emitted)});
+        if let Some(input) = self.usage.input_tokens {
+            usage["input_tokens"] = json!(input);
+        }
         self.frame(
             "message_delta",
             json!({"type": "message_delta", "delta": {"stop_reason": stop_reason_str(reason), "stop_sequence": null}, "usage": usage}),
@@ -539,29 +563,23 @@ impl ClaudeEncoder {
     }
 
     /// An `error` event for a failure after the stream began.
-    pub fn error(&mut self, err: &ApiError) -> String {
+    fn error(&mut self, err: &ApiError) -> String {
         self.frame("error", err.claude_body());
         std::mem::take(&mut self.out)
     }
-}
 
-pub fn ping_frame() -> &'static str {
-    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
-}
-
-fn merge_usage(into: &mut Usage, u: &Usage) {
-    into.input_tokens = u.input_tokens.or(into.input_tokens);
-    into.output_tokens = u.output_tokens.or(into.output_tokens);
-    into.cache_read_input_tokens = u.cache_read_input_tokens.or(into.cache_read_input_tokens);
-    into.cache_creation_input_tokens = u.cache_creation_input_tokens.or(into.cache_creation_input_tokens);
+    fn keepalive(&self) -> &'static str {
+        "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    }
 }
 
 /// Aggregates events into a non-streaming Claude message.
-pub fn aggregate(model: &str, events: &[Event]) -> Value {
+pub fn aggregate(model: &str, events: &[Event], prompt_estimate: u32) -> Value {
     let mut content: Vec<Value> = Vec::new();
     let mut tools: BTreeMap<u32, (String, String, String)> = BTreeMap::new();
     let mut usage = Usage::default();
     let mut stop = None;
+    let emitted: String = events.iter().filter_map(super::output_text).collect();
     for e in events {
         match e {
             Event::TextDelta(t) => match content.last_mut() {
@@ -592,7 +610,7 @@ pub fn aggregate(model: &str, events: &[Event]) -> Value {
                     t.2.push_str(partial_json);
                 }
             }
-            Event::MessageStart { usage: Some(u), .. } | Event::Usage(u) => merge_usage(&mut usage, u),
+            Event::MessageStart { usage: Some(u), .. } | Event::Usage(u) => super::merge_usage(&mut usage, u),
             Event::Stop(r) => stop = Some(*r),
             _ => {}
         }
@@ -615,6 +633,6 @@ pub fn aggregate(model: &str, events: &[Event]) -> Value {
         "content": content,
         "stop_reason": stop_reason_str(reason),
         "stop_sequence": null,
-        "usage": {"input_tokens": usage.input_tokens.unwrap_or(0), "output_tokens": usage.output_tokens.unwrap_or(0)},
+        "usage": {"input_tokens": usage.input_tokens.unwrap_or(prompt_estimate), "output_tokens": super::output_tokens(&usage, &emitted)},
     })
 }

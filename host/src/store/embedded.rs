@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Account, KvQuota, StoreError};
+use super::{Account, KvQuota, ModelEntry, StoreError};
 
 /// `ns \0 key` → 8-byte big-endian expiry (Unix ms, 0 = never) followed by the value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -14,6 +14,10 @@ const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const KV_COUNT: TableDefinition<&str, u64> = TableDefinition::new("kv_count");
 /// account id → JSON `Account`.
 const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// `channel \0 model id` → JSON `ModelEntry`.
+const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models");
+/// `channel \0 model id` of every model ever seeded, so deleted seeds do not come back.
+const SEEDED: TableDefinition<&str, ()> = TableDefinition::new("models_seeded");
 
 pub struct EmbeddedStore {
     db: Database,
@@ -52,6 +56,8 @@ impl EmbeddedStore {
         tx.open_table(KV)?;
         tx.open_table(KV_COUNT)?;
         tx.open_table(ACCOUNTS)?;
+        tx.open_table(MODELS)?;
+        tx.open_table(SEEDED)?;
         tx.commit()?;
         Ok(EmbeddedStore { db })
     }
@@ -214,6 +220,40 @@ impl EmbeddedStore {
         };
         tx.commit()?;
         Ok(account)
+    }
+}
+
+impl EmbeddedStore {
+    pub(super) fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut inserted = 0;
+        {
+            let mut table = tx.open_table(MODELS)?;
+            let mut seeded = tx.open_table(SEEDED)?;
+            for m in models {
+                let key = format!("{}\0{}", m.channel, m.id);
+                if seeded.get(key.as_str())?.is_some() {
+                    continue;
+                }
+                let json = serde_json::to_vec(&m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                table.insert(key.as_str(), json.as_slice())?;
+                seeded.insert(key.as_str(), ())?;
+                inserted += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+
+    pub(super) fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(MODELS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
     }
 }
 

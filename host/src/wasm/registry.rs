@@ -27,6 +27,8 @@ pub struct PluginRegistry {
     slots: HashMap<String, Arc<Semaphore>>,
     plugins: ArcSwap<PluginMap>,
     services: HostServices,
+    /// Bumped on every publish/unpublish, so dependents (the model registry) can resync.
+    generation: tokio::sync::watch::Sender<u64>,
     _ticker: EpochTicker,
 }
 
@@ -88,6 +90,7 @@ impl PluginRegistry {
             slots,
             plugins: ArcSwap::from_pointee(HashMap::new()),
             services,
+            generation: tokio::sync::watch::Sender::new(0),
             _ticker: ticker,
         };
         for name in registry.configs.keys() {
@@ -97,6 +100,11 @@ impl PluginRegistry {
             })?;
         }
         Ok(registry)
+    }
+
+    /// Notifies on every change of the published set.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// The published version of `name`.
@@ -148,6 +156,7 @@ impl PluginRegistry {
                     map
                 });
                 metrics.plugin_reloads.with_label_values(&[name, "ok"]).inc();
+                self.generation.send_modify(|g| *g += 1);
                 Ok(())
             }
             Err(e) => {

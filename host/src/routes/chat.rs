@@ -1,0 +1,197 @@
+//! The chat pipeline shared by both APIs: resolve model → account → plugin → encode.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc;
+
+use crate::api::{Encoder, claude, openai};
+use crate::app::App;
+use crate::canonical::{ChatRequest, Event};
+use crate::error::{ApiError, ApiStyle};
+use crate::pool;
+use crate::wasm::{CallAccount, ChatStream};
+
+pub(crate) const PLUGIN_VERSION_HEADER: &str = "x-gateway-plugin-version";
+
+/// Silence after which a keep-alive frame is sent on a stream.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
+
+/// What the client asked for, beyond the canonical request.
+pub(super) struct ChatCall {
+    /// The channel from the path, or `None` to route by model id.
+    pub channel: Option<String>,
+    pub request: ChatRequest,
+    pub style: ApiStyle,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+    pub request_id: String,
+}
+
+/// Reads a body up to the configured cap (413 in the API's shape beyond it).
+pub(super) async fn read_body(app: &App, body: Body, style: ApiStyle) -> Result<Bytes, ApiError> {
+    let limit = app.config().server.max_body_bytes;
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::payload_too_large(limit).with_style(style))
+}
+
+/// Resolves the model to its channel and upstream name, or 404 in the API's shape.
+pub(super) fn resolve_model(
+    app: &App,
+    channel: Option<&str>,
+    request: &mut ChatRequest,
+) -> Result<String, ApiError> {
+    if let Some(c) = channel
+        && app.plugins().get(c).is_none()
+    {
+        return Err(ApiError::not_found(format!("no channel `{c}`")));
+    }
+    let plugins = app.plugins();
+    let entry = app
+        .models()
+        .resolve(channel, &request.model, |c| plugins.get(c).is_some())
+        .ok_or_else(|| ApiError::not_found(format!("model not found: `{}`", request.model)))?;
+    request.upstream_model = entry.upstream_name;
+    Ok(entry.channel)
+}
+
+pub(super) async fn serve(app: App, mut call: ChatCall) -> Result<Response, ApiError> {
+    let style = call.style;
+    run(app, &mut call).await.map_err(|e| e.with_style(style))
+}
+
+async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
+    let channel = resolve_model(&app, call.channel.as_deref(), &mut call.request)?;
+    let plugin = app
+        .plugins()
+        .get(&channel)
+        .ok_or_else(|| ApiError::not_found(format!("no channel `{channel}`")))?;
+    let request = &call.request;
+    let counter = app.tokens().clone();
+    let for_count = request.clone();
+    let prompt_estimate = tokio::task::spawn_blocking(move || counter.count(&for_count))
+        .await
+        .unwrap_or(0);
+
+    let account = pool::pick(app.store(), &channel).await?;
+    let deadline = Instant::now() + app.config().server.request_timeout;
+    let account_ref = CallAccount {
+        id: &account.id,
+        credentials: &account.credentials,
+    };
+    let mut stream = tokio::time::timeout_at(
+        deadline.into(),
+        plugin.chat(&call.request_id, account_ref, request),
+    )
+    .await
+    .map_err(|_| ApiError::timeout())??;
+    let version = stream.plugin_version().unwrap_or_default().to_owned();
+
+    if !request.stream {
+        let mut events = Vec::new();
+        while let Some(batch) = next_before(&mut stream, deadline).await? {
+            let done = batch.iter().any(|e| matches!(e, Event::Stop(_)));
+            events.extend(batch);
+            if done {
+                break;
+            }
+        }
+        let body = match call.style {
+            ApiStyle::Claude => claude::aggregate(&request.model, &events, prompt_estimate),
+            ApiStyle::OpenAi => openai::aggregate(&request.model, &events, prompt_estimate),
+        };
+        let mut resp = axum::Json(body).into_response();
+        set_version(&mut resp, &version);
+        return Ok(resp);
+    }
+
+    // Pull the first batch before answering, so a failure that happens before any output is
+    // a proper HTTP error rather than an error event inside a 200 stream.
+    let first = next_before(&mut stream, deadline).await?;
+    let encoder: Box<dyn Encoder> = match call.style {
+        ApiStyle::Claude => Box::new(claude::ClaudeEncoder::new(&request.model, prompt_estimate)),
+        ApiStyle::OpenAi => Box::new(openai::OpenAiEncoder::new(
+            &request.model,
+            call.include_usage,
+            prompt_estimate,
+        )),
+    };
+    let keepalive = encoder.keepalive();
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    app.tasks().spawn(drive(stream, first, encoder, tx, deadline));
+    let mut resp = Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(with_keepalive(rx, keepalive)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    set_version(&mut resp, &version);
+    Ok(resp)
+}
+
+async fn next_before(stream: &mut ChatStream, deadline: Instant) -> Result<Option<Vec<Event>>, ApiError> {
+    Ok(tokio::time::timeout_at(deadline.into(), stream.next())
+        .await
+        .map_err(|_| ApiError::timeout())??)
+}
+
+/// Tells the client which plugin version served it (hot swaps are observable per request).
+fn set_version(resp: &mut Response, version: &str) {
+    if let Ok(v) = header::HeaderValue::from_str(version) {
+        resp.headers_mut().insert(PLUGIN_VERSION_HEADER, v);
+    }
+}
+
+/// Pumps the plugin stream into the client channel. Runs as its own task so the wasm call is
+/// never cancelled half-way by a client write; a closed channel (client gone) ends it, which
+/// drops the instance and with it every upstream connection.
+async fn drive(
+    mut stream: ChatStream,
+    first: Option<Vec<Event>>,
+    mut encoder: Box<dyn Encoder>,
+    tx: mpsc::Sender<Bytes>,
+    deadline: Instant,
+) {
+    let mut batch = first;
+    while let Some(events) = batch {
+        let mut stopped = false;
+        for e in &events {
+            stopped |= matches!(e, Event::Stop(_));
+            let out = encoder.push(e);
+            if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
+                return;
+            }
+            if stopped {
+                break;
+            }
+        }
+        if stopped {
+            break;
+        }
+        batch = match next_before(&mut stream, deadline).await {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Bytes::from(encoder.error(&e))).await;
+                return;
+            }
+        };
+    }
+    let _ = tx.send(Bytes::from(encoder.finish())).await;
+}
+
+/// The client body: frames from the driver, with a keep-alive whenever the upstream is silent.
+fn with_keepalive(
+    rx: mpsc::Receiver<Bytes>,
+    keepalive: &'static str,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+    futures::stream::unfold(rx, move |mut rx| async move {
+        match tokio::time::timeout(KEEPALIVE_EVERY, rx.recv()).await {
+            Ok(Some(bytes)) => Some((Ok(bytes), rx)),
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(keepalive.as_bytes())), rx)),
+        }
+    })
+}
