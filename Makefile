@@ -7,7 +7,8 @@ PLUGIN_OUT := target/plugins
 BUNDLED_PLUGINS := openai dummy
 TEST_PLUGINS := hostile
 
-.PHONY: help toolchain plugins build run test test-e2e lint fmt bench ci dist clean
+.PHONY: help toolchain plugins sdk-venv build run test lint fmt bench ci dist clean
+SDK_VENV := target/sdk-venv
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,13 +24,20 @@ plugins: toolchain ## Build every plugin as a WASM component into target/plugins
 	@for p in $(BUNDLED_PLUGINS) $(TEST_PLUGINS); do cp target/$(WASM_TARGET)/release/plugin_$${p//-/_}.wasm $(PLUGIN_OUT)/$$p.wasm; done
 	@ls -l $(PLUGIN_OUT)
 
+sdk-venv: $(SDK_VENV)/.installed ## Python venv with the official openai and anthropic SDKs (the API-fidelity judges)
+
+$(SDK_VENV)/.installed: tests/sdk/requirements.txt
+	@test -x $(SDK_VENV)/bin/python || python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+	@touch $@
+
 build: plugins ## Build the release host binary
 	$(CARGO) build --locked --release -p gateway-host
 
 run: build ## Build everything and start the gateway with the bundled plugins
 	./target/release/gateway --config config/gateway.toml
 
-test: plugins ## Run the whole test suite
+test: plugins sdk-venv ## Run the whole test suite
 	$(CARGO) test --locked --workspace --all-targets
 
 lint: toolchain ## rustfmt check and clippy (host, tests and plugins natively; plugins for wasm)

@@ -8,6 +8,8 @@ use crate::error::ApiError;
 
 /// Turns canonical events into one API's stream framing.
 pub trait Encoder: Send {
+    /// The opening frame(s), sent as soon as the upstream accepted the request.
+    fn open(&mut self) -> String;
     /// Feeds one event; returns the bytes it produced (possibly none).
     fn push(&mut self, event: &Event) -> String;
     /// Closes the response (final frames and terminator).

@@ -23,6 +23,7 @@ const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 600;
 const DEFAULT_MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_MAX_TOTAL_INSTANCES: u32 = 1000;
+const DEFAULT_KEEPALIVE_SECS: u64 = 15;
 
 /// Everything the gateway needs to start; built once, then shared read-only.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Upstream silence after which a stream gets a keep-alive (`ping` / `: keep-alive`).
+    pub keepalive: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +109,7 @@ struct RawServer {
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    keepalive_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +208,11 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
                 .shutdown_grace_secs
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
         ),
+        keepalive: Duration::from_secs(positive(
+            "server.keepalive_secs",
+            raw.server.keepalive_secs.unwrap_or(DEFAULT_KEEPALIVE_SECS),
+            errors,
+        )),
     };
 
     let data_dir = resolve_path(base, raw.store.data_dir.as_deref().unwrap_or("data"));

@@ -18,6 +18,9 @@ pub enum StoreError {
     QuotaExceeded(String),
     #[error("not found")]
     NotFound,
+    /// An edit was based on a stale copy; `current` is the stored version.
+    #[error("version conflict: the record is at version {current}")]
+    Conflict { current: u64 },
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
@@ -33,13 +36,39 @@ pub struct Account {
     pub credentials: serde_json::Map<String, serde_json::Value>,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Relative share of traffic among equally loaded accounts.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Concurrent requests this account may serve.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: u32,
     /// Bumped on every write; admin edits compare it to reject stale copies.
     #[serde(default)]
     pub version: u64,
 }
 
+/// A partial account edit: only the fields that are `Some` change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub weight: Option<u32>,
+    pub max_inflight: Option<u32>,
+    /// Merged field by field into the stored credentials; `null` removes a field.
+    pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 fn default_true() -> bool {
     true
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_max_inflight() -> u32 {
+    4
 }
 
 /// One client-facing model of a channel.

@@ -9,4 +9,6 @@ mod api;
 mod hostile;
 mod reload;
 mod runtime;
+mod sdk;
 mod ssrf;
+mod streams;

@@ -37,7 +37,14 @@ async fn conformance(python: &Path, base_url: &str, api_key: &str, extra: &[&str
         .env("no_proxy", "127.0.0.1,localhost")
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         cmd.env_remove(var);
     }
     let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
@@ -70,13 +77,19 @@ async fn openai_gateway(fake: &FakeOpenAi) -> TestGateway {
 fn content_text(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         _ => String::new(),
     }
 }
 
 fn last_chat_request(fake: &FakeOpenAi) -> RecordedRequest {
-    fake.chat_requests().pop().expect("the upstream received a chat request")
+    fake.chat_requests()
+        .pop()
+        .expect("the upstream received a chat request")
 }
 
 #[tokio::test]
@@ -176,7 +189,11 @@ async fn the_upstream_gets_the_account_key_and_the_system_prompt_first() {
 
         let sent = last_chat_request(&fake);
         assert_eq!(sent.header("authorization"), Some("Bearer sk-test"));
-        assert_eq!(sent.header("x-api-key"), None, "client credentials stay at the gateway");
+        assert_eq!(
+            sent.header("x-api-key"),
+            None,
+            "client credentials stay at the gateway"
+        );
         assert_eq!(sent.body["model"], MODEL);
         assert_eq!(sent.body["stream"], true);
         assert_eq!(sent.body["stream_options"]["include_usage"], true);

@@ -2,16 +2,18 @@
 """Conformance of the gateway's `openai` channel with the official `openai` and `anthropic` SDKs.
 
 The gateway must front the fake OpenAI upstream (`gateway_tests::fake_openai`), whose answers
-are keyed by markers in the prompt (TOOLS, THINK, IMAGE, ERROR500, RATE429). Each check prints
-`PASS name` or `FAIL name: reason`; the last line is `N passed, M failed`; the exit status is 1
-when any check failed.
+are keyed by markers in the prompt (TOOLS, THINK, IMAGE, ERROR500, RATE429). Both SDKs run with
+strict response validation (every response and stream event must match the SDK's types) and no
+retries. Each check prints `PASS name` or `FAIL name: reason`; the last line is
+`N passed, M failed`; the exit status is 1 when any check failed.
 
     python conformance.py --base-url http://127.0.0.1:8080 --api-key anything
     python conformance.py --base-url http://127.0.0.1:PORT --api-key sk-test --target fake
 
-`--target fake` points the OpenAI SDK straight at the fake upstream (`<base>/v1`) with strict
-response validation, to prove the fake is realistic: only the OpenAI checks run, and upstream
-errors are expected as the fake's own 500 rather than the gateway's 502.
+`--target fake` points the OpenAI SDK straight at the fake upstream (`<base>/v1`), to prove the
+fake is realistic: only the OpenAI checks that make sense without the gateway run, and upstream
+errors are expected as the fake's own 500 rather than the gateway's 502. `-k NAME` runs only the
+checks whose name contains NAME.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class Context:
             base_url=base_url,
             max_retries=0,
             timeout=TIMEOUT_SECS,
-            _strict_response_validation=not self.via_gateway,
+            _strict_response_validation=True,
         )
 
 
@@ -607,7 +609,11 @@ def main() -> int:
     ctx.oai = ctx.openai_client(f"{base}/openai/v1" if via_gateway else f"{base}/v1")
     if via_gateway:
         ctx.anth = anthropic.Anthropic(
-            api_key=args.api_key, base_url=f"{base}/openai", max_retries=0, timeout=TIMEOUT_SECS
+            api_key=args.api_key,
+            base_url=f"{base}/openai",
+            max_retries=0,
+            timeout=TIMEOUT_SECS,
+            _strict_response_validation=True,
         )
 
     passed = failed = 0

@@ -224,7 +224,14 @@ fn bad_request(message: impl Into<String>, param: Option<&str>) -> Response {
     )
 }
 
-fn authorize(headers: &HeaderMap) -> Result<(), Response> {
+/// An error response, boxed to keep `Result`s small.
+type Rejection = Box<Response>;
+
+fn reject(message: impl Into<String>, param: Option<&str>) -> Rejection {
+    Box::new(bad_request(message, param))
+}
+
+fn authorize(headers: &HeaderMap) -> Result<(), Rejection> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -237,13 +244,13 @@ fn authorize(headers: &HeaderMap) -> Result<(), Response> {
     } else {
         "Incorrect API key provided."
     };
-    Err(openai_error(
+    Err(Box::new(openai_error(
         StatusCode::UNAUTHORIZED,
         "invalid_request_error",
         message,
         None,
         Some("invalid_api_key"),
-    ))
+    )))
 }
 
 async fn fallback(
@@ -255,7 +262,7 @@ async fn fallback(
 ) -> Response {
     shared.record(method.clone(), uri.path(), &headers, &body);
     if let Err(resp) = authorize(&headers) {
-        return resp;
+        return *resp;
     }
     openai_error(
         StatusCode::NOT_FOUND,
@@ -276,7 +283,7 @@ fn model_object(id: &str) -> Value {
 async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     shared.record(Method::GET, "/v1/models", &headers, &Bytes::new());
     if let Err(resp) = authorize(&headers) {
-        return resp;
+        return *resp;
     }
     let data: Vec<Value> = MODELS.iter().map(|m| model_object(m)).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
@@ -285,7 +292,7 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
 async fn model(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     shared.record(Method::GET, &format!("/v1/models/{id}"), &headers, &Bytes::new());
     if let Err(resp) = authorize(&headers) {
-        return resp;
+        return *resp;
     }
     if MODELS.contains(&id.as_str()) {
         axum::Json(model_object(&id)).into_response()
@@ -372,22 +379,22 @@ fn estimate_prompt_tokens(body: &Value) -> u64 {
 }
 
 /// Validates a chat request as OpenAI does (the parts a translator can get wrong).
-fn parse_chat(body: &Value) -> Result<ChatRequest, Response> {
+fn parse_chat(body: &Value) -> Result<ChatRequest, Rejection> {
     let Some(obj) = body.as_object() else {
-        return Err(bad_request("The request body must be a JSON object.", None));
+        return Err(reject("The request body must be a JSON object.", None));
     };
     let model = match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(bad_request("you must provide a model parameter", Some("model"))),
+        _ => return Err(reject("you must provide a model parameter", Some("model"))),
     };
     let stream = match obj.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad_request("'stream' must be a boolean.", Some("stream"))),
+        Some(_) => return Err(reject("'stream' must be a boolean.", Some("stream"))),
     };
     let stream_options = obj.get("stream_options").filter(|v| !v.is_null());
     if stream_options.is_some() && !stream {
-        return Err(bad_request(
+        return Err(reject(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             Some("stream_options"),
         ));
@@ -396,13 +403,13 @@ fn parse_chat(body: &Value) -> Result<ChatRequest, Response> {
     let messages = match obj.get("messages") {
         Some(Value::Array(m)) if !m.is_empty() => m,
         Some(Value::Array(_)) => {
-            return Err(bad_request(
+            return Err(reject(
                 "'messages' must contain at least one message.",
                 Some("messages"),
             ));
         }
         _ => {
-            return Err(bad_request(
+            return Err(reject(
                 "Missing required parameter: 'messages'.",
                 Some("messages"),
             ));
@@ -414,7 +421,7 @@ fn parse_chat(body: &Value) -> Result<ChatRequest, Response> {
                 .all(|t| t["type"] == "function" && t["function"]["name"].is_string())
         });
         if !ok {
-            return Err(bad_request(
+            return Err(reject(
                 "Each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}.",
                 Some("tools"),
             ));
@@ -451,14 +458,14 @@ fn parse_chat(body: &Value) -> Result<ChatRequest, Response> {
     })
 }
 
-fn validate_messages(messages: &[Value]) -> Result<(), Response> {
+fn validate_messages(messages: &[Value]) -> Result<(), Rejection> {
     // Ids of the last assistant `tool_calls` still waiting for a `tool` answer.
     let mut pending: Option<Vec<String>> = None;
     for (i, m) in messages.iter().enumerate() {
         let param = format!("messages.[{i}]");
         let role = m["role"].as_str().unwrap_or_default();
         if !ROLES.contains(&role) {
-            return Err(bad_request(
+            return Err(reject(
                 format!(
                     "Invalid value for 'role': {}. Supported values are: {ROLES:?}.",
                     m["role"]
@@ -480,7 +487,7 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
                             _ => true,
                         };
                     if !ok {
-                        return Err(bad_request(
+                        return Err(reject(
                             format!("Invalid content part: {p}"),
                             Some(&format!("{param}.content.[{j}]")),
                         ));
@@ -488,7 +495,7 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
                 }
             }
             _ => {
-                return Err(bad_request(
+                return Err(reject(
                     format!("Invalid type for '{param}.content': expected a string or an array."),
                     Some(&format!("{param}.content")),
                 ));
@@ -496,7 +503,7 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
         }
         if role == "tool" {
             let Some(waiting) = pending.as_mut() else {
-                return Err(bad_request(
+                return Err(reject(
                     "Invalid parameter: messages with role 'tool' must be a response to a preceding \
                      message with 'tool_calls'.",
                     Some(&format!("{param}.role")),
@@ -504,7 +511,7 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
             };
             let id = m["tool_call_id"].as_str().unwrap_or_default();
             let Some(pos) = waiting.iter().position(|w| w == id) else {
-                return Err(bad_request(
+                return Err(reject(
                     format!("Invalid parameter: 'tool_call_id' {id:?} answers no pending tool call."),
                     Some(&format!("{param}.tool_call_id")),
                 ));
@@ -517,7 +524,7 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
         }
         if role == "assistant" {
             if content.is_null() && m.get("tool_calls").is_none_or(Value::is_null) {
-                return Err(bad_request(
+                return Err(reject(
                     "An assistant message needs 'content' or 'tool_calls'.",
                     Some(&format!("{param}.content")),
                 ));
@@ -530,7 +537,7 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
                         && c["function"]["name"].is_string()
                         && c["function"]["arguments"].is_string();
                     if !valid {
-                        return Err(bad_request(
+                        return Err(reject(
                             format!("Invalid tool call: {c}"),
                             Some(&format!("{param}.tool_calls.[{j}]")),
                         ));
@@ -547,8 +554,8 @@ fn validate_messages(messages: &[Value]) -> Result<(), Response> {
     }
 }
 
-fn unanswered(ids: &[String]) -> Response {
-    bad_request(
+fn unanswered(ids: &[String]) -> Rejection {
+    reject(
         format!(
             "An assistant message with 'tool_calls' must be followed by tool messages responding to each \
              'tool_call_id'. These tool_call_ids have no response: {}",
@@ -688,7 +695,7 @@ impl Drop for CancelGuard {
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed = shared.record(Method::POST, CHAT_PATH, &headers, &body);
     if let Err(resp) = authorize(&headers) {
-        return resp;
+        return *resp;
     }
     let Some(body) = parsed else {
         return bad_request(
@@ -698,7 +705,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     };
     let request = match parse_chat(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let n = shared.next_id();
     let reply = match &request.turn {

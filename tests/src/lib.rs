@@ -54,7 +54,8 @@ impl TestGateway {
 [server]
 listen = "127.0.0.1:0"
 request_timeout_secs = 30
-shutdown_grace_secs = 2
+shutdown_grace_secs = 5
+keepalive_secs = 1
 [store]
 data_dir = "data"
 [admin]
@@ -115,6 +116,8 @@ max_total_instances = 64
                 name: id.clone(),
                 credentials,
                 enabled: true,
+                weight: 1,
+                max_inflight: 4,
                 version: 0,
             })
             .await

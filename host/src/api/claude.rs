@@ -445,6 +445,11 @@ impl ClaudeEncoder {
 }
 
 impl Encoder for ClaudeEncoder {
+    fn open(&mut self) -> String {
+        self.start();
+        std::mem::take(&mut self.out)
+    }
+
     fn push(&mut self, event: &Event) -> String {
         if let Some(t) = super::output_text(event) {
             self.emitted.push_str(t);

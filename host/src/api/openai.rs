@@ -397,6 +397,11 @@ impl OpenAiEncoder {
 }
 
 impl Encoder for OpenAiEncoder {
+    fn open(&mut self) -> String {
+        self.start();
+        std::mem::take(&mut self.out)
+    }
+
     fn push(&mut self, event: &Event) -> String {
         if let Some(t) = super::output_text(event) {
             self.emitted.push_str(t);

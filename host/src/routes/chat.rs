@@ -17,9 +17,6 @@ use crate::wasm::{CallAccount, ChatStream};
 
 pub(crate) const PLUGIN_VERSION_HEADER: &str = "x-gateway-plugin-version";
 
-/// Silence after which a keep-alive frame is sent on a stream.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
-
 /// What the client asked for, beyond the canonical request.
 pub(super) struct ChatCall {
     /// The channel from the path, or `None` to route by model id.
@@ -109,9 +106,9 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
         return Ok(resp);
     }
 
-    // Pull the first batch before answering, so a failure that happens before any output is
-    // a proper HTTP error rather than an error event inside a 200 stream.
-    let first = next_before(&mut stream, deadline).await?;
+    // `chat` returned, so the upstream accepted the request (auth, rate limits and bad requests
+    // have surfaced as HTTP errors by now): open the stream at once so keep-alives can flow
+    // while the first token is pending. Later failures become error events.
     let encoder: Box<dyn Encoder> = match call.style {
         ApiStyle::Claude => Box::new(claude::ClaudeEncoder::new(&request.model, prompt_estimate)),
         ApiStyle::OpenAi => Box::new(openai::OpenAiEncoder::new(
@@ -120,9 +117,9 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
             prompt_estimate,
         )),
     };
-    let keepalive = encoder.keepalive();
+    let keepalive = (encoder.keepalive(), app.config().server.keepalive);
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    app.tasks().spawn(drive(stream, first, encoder, tx, deadline));
+    app.tasks().spawn(drive(stream, encoder, tx, deadline));
     let mut resp = Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
@@ -150,13 +147,24 @@ fn set_version(resp: &mut Response, version: &str) {
 /// drops the instance and with it every upstream connection.
 async fn drive(
     mut stream: ChatStream,
-    first: Option<Vec<Event>>,
     mut encoder: Box<dyn Encoder>,
     tx: mpsc::Sender<Bytes>,
     deadline: Instant,
 ) {
-    let mut batch = first;
-    while let Some(events) = batch {
+    if tx.send(Bytes::from(encoder.open())).await.is_err() {
+        return;
+    }
+    let mut batch = next_or_gone(&mut stream, deadline, &tx).await;
+    loop {
+        let events = match batch {
+            Ok(Some(events)) => events,
+            Ok(None) => break,
+            Err(None) => return, // the client left: dropping the stream cancels the upstream
+            Err(Some(e)) => {
+                let _ = tx.send(Bytes::from(encoder.error(&e))).await;
+                return;
+            }
+        };
         let mut stopped = false;
         for e in &events {
             stopped |= matches!(e, Event::Stop(_));
@@ -171,27 +179,34 @@ async fn drive(
         if stopped {
             break;
         }
-        batch = match next_before(&mut stream, deadline).await {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = tx.send(Bytes::from(encoder.error(&e))).await;
-                return;
-            }
-        };
+        batch = next_or_gone(&mut stream, deadline, &tx).await;
     }
     let _ = tx.send(Bytes::from(encoder.finish())).await;
+}
+
+/// The next batch, or `Err(None)` as soon as the client is gone, even while the upstream is
+/// silent. Abandoning the wasm call is safe here because its store is dropped right after.
+async fn next_or_gone(
+    stream: &mut ChatStream,
+    deadline: Instant,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<Option<Vec<Event>>, Option<ApiError>> {
+    tokio::select! {
+        batch = next_before(stream, deadline) => batch.map_err(Some),
+        () = tx.closed() => Err(None),
+    }
 }
 
 /// The client body: frames from the driver, with a keep-alive whenever the upstream is silent.
 fn with_keepalive(
     rx: mpsc::Receiver<Bytes>,
-    keepalive: &'static str,
+    (frame, every): (&'static str, Duration),
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
     futures::stream::unfold(rx, move |mut rx| async move {
-        match tokio::time::timeout(KEEPALIVE_EVERY, rx.recv()).await {
+        match tokio::time::timeout(every, rx.recv()).await {
             Ok(Some(bytes)) => Some((Ok(bytes), rx)),
             Ok(None) => None,
-            Err(_) => Some((Ok(Bytes::from_static(keepalive.as_bytes())), rx)),
+            Err(_) => Some((Ok(Bytes::from_static(frame.as_bytes())), rx)),
         }
     })
 }
