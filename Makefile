@@ -50,6 +50,7 @@ fmt: ## Format all code
 
 bench: plugins ## Run the runtime benchmarks (figures, not pass/fail)
 	$(CARGO) bench --locked -p gateway-host --bench runtime
+	$(CARGO) bench --locked -p gateway-tests --bench throughput
 
 dist: build ## Release artefact in dist/: binary, bundled plugins, config
 	@rm -rf dist && mkdir -p dist/plugins

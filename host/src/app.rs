@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::models::ModelRegistry;
 use crate::outbound::Outbound;
+use crate::pool::AccountPool;
 use crate::store::{EmbeddedStore, Store, StoreError};
 use crate::tokens::TokenCounter;
 use crate::wasm::{HostServices, PluginError, PluginRegistry, Watcher};
@@ -37,6 +38,7 @@ struct AppInner {
     store: Store,
     registry: Arc<PluginRegistry>,
     models: Arc<ModelRegistry>,
+    pool: Arc<AccountPool>,
     tokens: TokenCounter,
     metrics: Arc<Metrics>,
     /// The admin token in force: configured, or generated for this run when none is.
@@ -92,12 +94,14 @@ impl App {
             Some(t) => (t.clone(), false),
             None => (Alphanumeric.sample_string(&mut rand::rng(), 32), true),
         };
+        let pool = Arc::new(AccountPool::new(config.pool.clone()));
         Ok(App {
             inner: Arc::new(AppInner {
                 config,
                 store,
                 registry,
                 models,
+                pool,
                 tokens: TokenCounter::default(),
                 metrics,
                 admin_token,
@@ -122,6 +126,10 @@ impl App {
 
     pub fn models(&self) -> &ModelRegistry {
         &self.inner.models
+    }
+
+    pub fn pool(&self) -> &Arc<AccountPool> {
+        &self.inner.pool
     }
 
     pub fn tokens(&self) -> &TokenCounter {

@@ -29,6 +29,7 @@ const DEFAULT_KEEPALIVE_SECS: u64 = 15;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    pub pool: PoolConfig,
     pub store: StoreConfig,
     pub admin: AdminConfig,
     pub runtime: RuntimeConfig,
@@ -44,6 +45,30 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Upstream silence after which a stream gets a keep-alive (`ping` / `: keep-alive`).
     pub keepalive: Duration,
+}
+
+/// Failover and cooldown policy of the account pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Accounts one request may try before giving up.
+    pub max_attempts: u32,
+    /// Cooldown after a rate limit that came without a retry-after.
+    pub rate_limit_cooldown: Duration,
+    /// Cooldown after quota exhaustion without a reset time.
+    pub quota_cooldown: Duration,
+    /// Cooldown after a transient failure (network, 5xx).
+    pub transient_cooldown: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_attempts: 3,
+            rate_limit_cooldown: Duration::from_secs(60),
+            quota_cooldown: Duration::from_secs(3600),
+            transient_cooldown: Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +121,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     server: RawServer,
+    pool: RawPool,
     store: RawStore,
     admin: RawAdmin,
     runtime: RawRuntime,
@@ -110,6 +136,15 @@ struct RawServer {
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     keepalive_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPool {
+    max_attempts: Option<u32>,
+    rate_limit_cooldown_secs: Option<u64>,
+    quota_cooldown_secs: Option<u64>,
+    transient_cooldown_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,6 +250,19 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
         )),
     };
 
+    let d = PoolConfig::default();
+    let secs = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_secs);
+    let pool = PoolConfig {
+        max_attempts: positive(
+            "pool.max_attempts",
+            u64::from(raw.pool.max_attempts.unwrap_or(d.max_attempts)),
+            errors,
+        ) as u32,
+        rate_limit_cooldown: secs(raw.pool.rate_limit_cooldown_secs, d.rate_limit_cooldown),
+        quota_cooldown: secs(raw.pool.quota_cooldown_secs, d.quota_cooldown),
+        transient_cooldown: secs(raw.pool.transient_cooldown_secs, d.transient_cooldown),
+    };
+
     let data_dir = resolve_path(base, raw.store.data_dir.as_deref().unwrap_or("data"));
     let store = StoreConfig {
         data_dir: data_dir.clone(),
@@ -294,6 +342,7 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
 
     Config {
         server,
+        pool,
         store,
         admin,
         runtime,

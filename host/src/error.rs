@@ -163,6 +163,27 @@ impl From<PluginError> for ApiError {
     }
 }
 
+impl From<crate::pool::PoolError> for ApiError {
+    fn from(e: crate::pool::PoolError) -> Self {
+        match e {
+            crate::pool::PoolError::AllCooling(wait) => ApiError {
+                retry_after_secs: Some(wait.as_secs().max(1)),
+                ..ApiError::upstream(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    format!(
+                        "every account of this channel is cooling down; retry in {}s",
+                        wait.as_secs().max(1)
+                    ),
+                )
+            },
+            crate::pool::PoolError::NoneAvailable => {
+                ApiError::unavailable("no account of this channel is available right now")
+            }
+        }
+    }
+}
+
 impl From<ProviderError> for ApiError {
     fn from(e: ProviderError) -> Self {
         let msg = e.to_string();

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub outbound_too_large: IntCounterVec,
     /// KV writes refused by quota, by plugin.
     pub kv_denied: IntCounterVec,
+    /// Requests moved to another account after an upstream failure, by channel.
+    pub pool_failovers: IntCounterVec,
 }
 
 impl Metrics {
@@ -89,6 +91,11 @@ impl Metrics {
             "KV writes refused by quota.",
             &["plugin"],
         );
+        let pool_failovers = counter(
+            "gateway_pool_failovers_total",
+            "Requests retried on another account.",
+            &["channel"],
+        );
         let request_duration = HistogramVec::new(
             HistogramOpts::new("gateway_request_duration_seconds", "Time to response head."),
             &["route"],
@@ -119,6 +126,7 @@ impl Metrics {
             outbound_denied,
             outbound_too_large,
             kv_denied,
+            pool_failovers,
         }
     }
 

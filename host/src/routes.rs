@@ -30,6 +30,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/plugins", get(admin::list_plugins))
         .route("/api/plugins/{name}/reload", post(admin::reload_plugin))
+        .route("/api/queue", get(admin::queue))
         // Claude Messages: per channel, routed by model, and the prefix Anthropic clients expect.
         .route("/{channel}/v1/messages", post(messages::by_channel))
         .route(

@@ -107,8 +107,9 @@ async fn errors_use_each_apis_shape() {
             .contains("model not found")
     );
 
+    let limited = gateway().await; // the pool cools the account after a 429
     let resp = post(
-        &gw,
+        &limited,
         "/dummy/v1/chat/completions",
         &openai_request("error-rate", "x", false),
     )
@@ -140,8 +141,10 @@ async fn errors_use_each_apis_shape() {
     let text = midstream.text().await.unwrap();
     assert!(text.contains("\"error\""), "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"));
+    // The mid-stream upstream failure cooled that account; use a fresh gateway.
+    let fresh = gateway().await;
     let claude = post(
-        &gw,
+        &fresh,
         "/dummy/v1/messages",
         &claude_request("error-midstream", "x", true),
     )

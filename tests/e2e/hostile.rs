@@ -37,12 +37,15 @@ kv_max_keys = {KV_MAX_KEYS}
 [plugins.hostile.config]
 upstream_url = "{url}"
 forbidden_url = "http://127.0.0.1:1/secret"
+# Upstream failures (the giant body) must not take the one account out of rotation here.
+[pool]
+transient_cooldown_secs = 0
 "#,
         port = fake.addr.port(),
         url = fake.url(""),
     );
     let gw = TestGateway::start(&["hostile"], &plugins).await;
-    gw.add_account("hostile", serde_json::json!({})).await;
+    gw.add_account_with("hostile", serde_json::json!({}), 64).await;
     gw
 }
 

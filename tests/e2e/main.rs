@@ -7,6 +7,7 @@
 
 mod api;
 mod hostile;
+mod pool;
 mod reload;
 mod runtime;
 mod sdk;

@@ -65,7 +65,8 @@ async fn hot_swap_under_load_loses_nothing() {
         fake.url("")
     );
     let gw = Arc::new(TestGateway::start(&["dummy"], &plugins).await);
-    gw.add_account("dummy", serde_json::json!({})).await;
+    // Room for the load generator's 4 clients plus the open stream.
+    gw.add_account_with("dummy", serde_json::json!({}), 16).await;
     let client = reqwest::Client::new();
     assert_eq!(version_of(&client, &gw).await.unwrap(), "1.0.0");
 

@@ -180,7 +180,6 @@ async fn parallel_tool_calls_and_thinking_become_sequential_claude_blocks() {
 
 #[tokio::test]
 async fn typed_provider_errors_map_to_statuses_in_claude_shape() {
-    let gw = dummy_gateway("").await;
     for (model, status) in [
         ("error-auth", 502),
         ("error-rate", 429),
@@ -191,6 +190,8 @@ async fn typed_provider_errors_map_to_statuses_in_claude_shape() {
         ("error-transient", 502),
         ("no-such-model", 404),
     ] {
+        // A fresh gateway per case: the pool rightly cools or disables the account after each.
+        let gw = dummy_gateway("").await;
         let resp = send(&gw, &claude_request(model, "x", false)).await;
         assert_eq!(resp.status(), status, "{model}");
         if model == "error-rate" {
@@ -201,6 +202,7 @@ async fn typed_provider_errors_map_to_statuses_in_claude_shape() {
         assert!(body["error"]["message"].is_string(), "{model}");
     }
     // After the stream began, a failure becomes an `error` event.
+    let gw = dummy_gateway("").await;
     let body = send(&gw, &claude_request("error-midstream", "x", true))
         .await
         .text()

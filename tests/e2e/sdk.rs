@@ -64,7 +64,8 @@ async fn conformance(python: &Path, base_url: &str, api_key: &str, extra: &[&str
 async fn openai_gateway(fake: &FakeOpenAi) -> TestGateway {
     let plugins = format!(
         "[plugins.openai]\ncomponent = \"openai.wasm\"\n[plugins.openai.grants]\nallowed_hosts = [\"{origin}\"]\n\
-         [plugins.openai.config]\nbase_url = \"{base}\"\n",
+         [plugins.openai.config]\nbase_url = \"{base}\"\n\
+         [pool]\ntransient_cooldown_secs = 0\n",
         origin = fake.origin(),
         base = fake.base_url(),
     );

@@ -104,6 +104,16 @@ max_total_instances = 64
 
     /// Adds an enabled account to `channel` and returns its id.
     pub async fn add_account(&self, channel: &str, credentials: serde_json::Value) -> String {
+        self.add_account_with(channel, credentials, 4).await
+    }
+
+    /// Adds an enabled account with a given max in-flight and returns its id.
+    pub async fn add_account_with(
+        &self,
+        channel: &str,
+        credentials: serde_json::Value,
+        max_inflight: u32,
+    ) -> String {
         let id = format!("acc-{}", rand_suffix());
         let serde_json::Value::Object(credentials) = credentials else {
             panic!("credentials must be an object")
@@ -117,7 +127,7 @@ max_total_instances = 64
                 credentials,
                 enabled: true,
                 weight: 1,
-                max_inflight: 4,
+                max_inflight,
                 version: 0,
             })
             .await

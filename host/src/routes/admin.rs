@@ -52,3 +52,42 @@ pub(super) async fn reload_plugin(
         json!({"reloaded": name, "plugins": app.plugins().summaries()}),
     ))
 }
+
+/// Per-channel queue: each account's state (available / in use / full / cooling down /
+/// disabled), in-flight count, limits and last error, plus totals.
+pub(super) async fn queue(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let accounts = app
+        .store()
+        .list_accounts(None)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+    let mut channels = serde_json::Map::new();
+    for plugin in app.plugins().list() {
+        let mine: Vec<_> = accounts
+            .iter()
+            .filter(|a| a.channel == *plugin.name)
+            .cloned()
+            .collect();
+        let statuses = app.pool().status(&mine);
+        let count = |s: &str| statuses.iter().filter(|a| a.status == s).count();
+        let capacity: u32 = statuses
+            .iter()
+            .filter(|a| a.status != "disabled")
+            .map(|a| a.max_inflight)
+            .sum();
+        channels.insert(
+            plugin.name.to_string(),
+            json!({
+                "available": count("available"),
+                "in_use": count("in_use") + count("full"),
+                "cooling_down": count("cooling_down"),
+                "disabled": count("disabled"),
+                "in_flight": statuses.iter().map(|a| a.inflight).sum::<u32>(),
+                "recommended_concurrency": capacity,
+                "accounts": statuses,
+            }),
+        );
+    }
+    Ok(Json(json!({"channels": channels})))
+}

@@ -1,6 +1,8 @@
 //! The chat pipeline shared by both APIs: resolve model → account → plugin → encode.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -10,10 +12,11 @@ use tokio::sync::mpsc;
 
 use crate::api::{Encoder, claude, openai};
 use crate::app::App;
+use crate::canonical::ProviderError;
 use crate::canonical::{ChatRequest, Event};
 use crate::error::{ApiError, ApiStyle};
-use crate::pool;
-use crate::wasm::{CallAccount, ChatStream};
+use crate::pool::Lease;
+use crate::wasm::{CallAccount, ChatStream, LoadedPlugin, PluginError};
 
 pub(crate) const PLUGIN_VERSION_HEADER: &str = "x-gateway-plugin-version";
 
@@ -74,18 +77,9 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
         .await
         .unwrap_or(0);
 
-    let account = pool::pick(app.store(), &channel).await?;
     let deadline = Instant::now() + app.config().server.request_timeout;
-    let account_ref = CallAccount {
-        id: &account.id,
-        credentials: &account.credentials,
-    };
-    let mut stream = tokio::time::timeout_at(
-        deadline.into(),
-        plugin.chat(&call.request_id, account_ref, request),
-    )
-    .await
-    .map_err(|_| ApiError::timeout())??;
+    let (mut stream, lease) =
+        start_with_failover(&app, &plugin, &channel, request, &call.request_id, deadline).await?;
     let version = stream.plugin_version().unwrap_or_default().to_owned();
 
     if !request.stream {
@@ -97,6 +91,7 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
                 break;
             }
         }
+        drop(lease);
         let body = match call.style {
             ApiStyle::Claude => claude::aggregate(&request.model, &events, prompt_estimate),
             ApiStyle::OpenAi => openai::aggregate(&request.model, &events, prompt_estimate),
@@ -119,7 +114,7 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
     };
     let keepalive = (encoder.keepalive(), app.config().server.keepalive);
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    app.tasks().spawn(drive(stream, encoder, tx, deadline));
+    app.tasks().spawn(drive(stream, encoder, tx, deadline, lease));
     let mut resp = Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
@@ -133,6 +128,84 @@ async fn next_before(stream: &mut ChatStream, deadline: Instant) -> Result<Optio
     Ok(tokio::time::timeout_at(deadline.into(), stream.next())
         .await
         .map_err(|_| ApiError::timeout())??)
+}
+
+/// A failure after the stream began: what the client sees, and the upstream's classification
+/// (for the account's cooldown) when there is one.
+struct StreamFailure {
+    api: ApiError,
+    provider: Option<ProviderError>,
+}
+
+async fn next_classified(
+    stream: &mut ChatStream,
+    deadline: Instant,
+) -> Result<Option<Vec<Event>>, StreamFailure> {
+    match tokio::time::timeout_at(deadline.into(), stream.next()).await {
+        Err(_) => Err(StreamFailure {
+            api: ApiError::timeout(),
+            provider: None,
+        }),
+        Ok(Ok(batch)) => Ok(batch),
+        Ok(Err(PluginError::Provider(p))) => Err(StreamFailure {
+            api: p.clone().into(),
+            provider: Some(p),
+        }),
+        Ok(Err(e)) => Err(StreamFailure {
+            api: e.into(),
+            provider: None,
+        }),
+    }
+}
+
+/// Leases accounts one after another until the plugin accepts the request, cooling down each
+/// account by the class of its failure. Errors that another account cannot fix (bad request,
+/// unknown model, plugin traps) end the attempt at once.
+async fn start_with_failover(
+    app: &App,
+    plugin: &Arc<LoadedPlugin>,
+    channel: &str,
+    request: &ChatRequest,
+    request_id: &str,
+    deadline: Instant,
+) -> Result<(ChatStream, Lease), ApiError> {
+    let accounts = app
+        .store()
+        .list_accounts(Some(channel))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+    let pool = app.pool();
+    let mut tried = HashSet::new();
+    let mut last: Option<ApiError> = None;
+    for _ in 0..pool.max_attempts() {
+        let lease = match pool.acquire(&accounts, &tried) {
+            Ok(lease) => lease,
+            // Nothing left to try: the last upstream error says more than "no account".
+            Err(e) => return Err(last.unwrap_or_else(|| e.into())),
+        };
+        tried.insert(lease.account.id.clone());
+        let account = CallAccount {
+            id: &lease.account.id,
+            credentials: &lease.account.credentials,
+        };
+        let started =
+            tokio::time::timeout_at(deadline.into(), plugin.chat(request_id, account, request)).await;
+        match started {
+            Err(_) => return Err(ApiError::timeout()),
+            Ok(Ok(stream)) => return Ok((stream, lease)),
+            Ok(Err(PluginError::Provider(p))) => {
+                let failover = lease.report_failure(&p);
+                tracing::info!(channel, account = %lease.account.id, error = %p, failover, "upstream attempt failed");
+                last = Some(p.into());
+                if !failover {
+                    break;
+                }
+                app.metrics().pool_failovers.with_label_values(&[channel]).inc();
+            }
+            Ok(Err(other)) => return Err(other.into()),
+        }
+    }
+    Err(last.unwrap_or_else(|| ApiError::unavailable("no account available")))
 }
 
 /// Tells the client which plugin version served it (hot swaps are observable per request).
@@ -150,6 +223,8 @@ async fn drive(
     mut encoder: Box<dyn Encoder>,
     tx: mpsc::Sender<Bytes>,
     deadline: Instant,
+    // Held until the stream ends, whichever way: its drop returns the account's capacity.
+    lease: Lease,
 ) {
     if tx.send(Bytes::from(encoder.open())).await.is_err() {
         return;
@@ -161,7 +236,10 @@ async fn drive(
             Ok(None) => break,
             Err(None) => return, // the client left: dropping the stream cancels the upstream
             Err(Some(e)) => {
-                let _ = tx.send(Bytes::from(encoder.error(&e))).await;
+                if let Some(p) = &e.provider {
+                    lease.report_failure(p);
+                }
+                let _ = tx.send(Bytes::from(encoder.error(&e.api))).await;
                 return;
             }
         };
@@ -190,9 +268,9 @@ async fn next_or_gone(
     stream: &mut ChatStream,
     deadline: Instant,
     tx: &mpsc::Sender<Bytes>,
-) -> Result<Option<Vec<Event>>, Option<ApiError>> {
+) -> Result<Option<Vec<Event>>, Option<StreamFailure>> {
     tokio::select! {
-        batch = next_before(stream, deadline) => batch.map_err(Some),
+        batch = next_classified(stream, deadline) => batch.map_err(Some),
         () = tx.closed() => Err(None),
     }
 }

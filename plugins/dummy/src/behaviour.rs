@@ -20,7 +20,8 @@ pub(crate) fn chat<H: Host>(
     let text = req.last_user_text();
     let batches = match req.model.as_str() {
         "version" => reply(VERSION),
-        "http" => return http(host, &text),
+        "http" => return http(host, account, &text),
+        "by-account" => return by_account(account),
         "ws" => return ws(host, &text),
         "kv" => reply(bump_counter(host)?.to_string()),
         "persist" => {
@@ -78,13 +79,48 @@ fn required_config(host: &impl Host, key: &str) -> Result<String, ProviderError>
         .ok_or_else(|| ProviderError::Internal(format!("config key {key} is not set")))
 }
 
-/// POSTs the text to the SSE test upstream and waits for the response head.
-fn http<H: Host>(host: &H, text: &str) -> Result<Stream<H>, ProviderError> {
+/// A credential field of the account, if it is a string.
+fn credential(account: &Account, key: &str) -> Option<String> {
+    let creds: serde_json::Value = serde_json::from_str(&account.credentials_json).ok()?;
+    creds.get(key)?.as_str().map(str::to_owned)
+}
+
+/// Fails the way the account's `fail` credential says (`auth`, `rate`, `quota`, `transient`,
+/// `bad`), else answers with the account's `name`: lets tests drive the host's failover.
+fn by_account<H: Host>(account: &Account) -> Result<Stream<H>, ProviderError> {
+    use ProviderError as E;
+    let message = || "scripted failure".to_owned();
+    match credential(account, "fail").as_deref() {
+        Some("auth") => Err(E::AuthFailed(message())),
+        Some("rate") => Err(E::RateLimited {
+            retry_after_ms: Some(30_000),
+            message: message(),
+        }),
+        Some("quota") => Err(E::QuotaExhausted {
+            reset_at_ms: None,
+            message: message(),
+        }),
+        Some("transient") => Err(E::Transient(message())),
+        Some("bad") => Err(E::BadRequest(message())),
+        _ => {
+            let name = credential(account, "name").unwrap_or_else(|| "unnamed".to_owned());
+            Ok(Stream::scripted(reply(format!("served by {name}"))))
+        }
+    }
+}
+
+/// POSTs the text to the SSE test upstream and waits for the response head. The account's
+/// `name` credential travels as `x-dummy-account`, so a fake can count per-account load.
+fn http<H: Host>(host: &H, account: &Account, text: &str) -> Result<Stream<H>, ProviderError> {
     let base = required_config(host, "upstream_url")?;
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(name) = credential(account, "name") {
+        headers.push(("x-dummy-account".to_owned(), name));
+    }
     let req = HttpRequest {
         method: "POST",
         url: format!("{}/stream", base.trim_end_matches('/')),
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        headers,
         body: serde_json::json!({ "text": text }).to_string().into_bytes(),
         max_redirects: 0,
     };

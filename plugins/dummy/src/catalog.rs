@@ -15,6 +15,7 @@ pub(crate) const MODEL_IDS: &[&str] = &[
     "echo",
     "version",
     "http",
+    "by-account",
     "ws",
     "kv",
     "persist",
