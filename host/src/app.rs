@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::models::ModelRegistry;
 use crate::outbound::Outbound;
 use crate::pool::AccountPool;
-use crate::store::{EmbeddedStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::tokens::TokenCounter;
 use crate::wasm::{HostServices, PluginError, PluginRegistry, Watcher};
 
@@ -54,13 +54,7 @@ struct AppInner {
 impl App {
     /// Opens the store, loads every plugin and starts the hot-reload watcher.
     pub async fn build(config: Config) -> Result<App, StartupError> {
-        let store = if config.store.redis_url.is_some() {
-            return Err(StartupError::Other(
-                "store.redis_url is set, but this build only has the embedded store".into(),
-            ));
-        } else {
-            Store::Embedded(Arc::new(EmbeddedStore::open(&config.store.data_dir)?))
-        };
+        let store = Store::open(&config.store).await?;
         let metrics = Arc::new(Metrics::new());
         let services = HostServices {
             outbound: Outbound::new().map_err(|e| StartupError::Outbound(e.to_string()))?,

@@ -8,6 +8,7 @@ pub mod app;
 pub mod canonical;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod outbound;

@@ -1,5 +1,6 @@
 //! Route table: method + path → handler. No business logic here.
 
+mod accounts;
 mod admin;
 mod chat;
 mod completions;
@@ -28,9 +29,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::health))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route("/api/plugins", get(admin::list_plugins))
-        .route("/api/plugins/{name}/reload", post(admin::reload_plugin))
-        .route("/api/queue", get(admin::queue))
+        .merge(admin_routes(app.clone()))
         // Claude Messages: per channel, routed by model, and the prefix Anthropic clients expect.
         .route("/{channel}/v1/messages", post(messages::by_channel))
         .route(
@@ -58,6 +57,23 @@ pub fn router(app: App) -> Router {
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(app)
+}
+
+/// Admin API: every route behind one credential check that runs before any extractor, so an
+/// unauthenticated caller learns nothing (not even that a body was malformed).
+fn admin_routes(app: App) -> Router<App> {
+    Router::new()
+        .route("/api/plugins", get(admin::list_plugins))
+        .route("/api/plugins/{name}/reload", post(admin::reload_plugin))
+        .route("/api/queue", get(admin::queue))
+        .route("/api/accounts", get(accounts::list).post(accounts::create))
+        .route(
+            "/api/accounts/{id}",
+            get(accounts::get).put(accounts::update).delete(accounts::delete),
+        )
+        .route("/api/accounts/{id}/check", get(accounts::check))
+        .route("/api/accounts/{id}/usage", get(accounts::usage))
+        .route_layer(middleware::from_fn_with_state(app, admin::require_admin))
 }
 
 async fn fallback(uri: axum::http::Uri) -> crate::error::ApiError {

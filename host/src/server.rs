@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -35,8 +36,15 @@ impl Server {
         let grace = self.app.config().server.shutdown_grace;
         let tasks = self.app.tasks().clone();
         let router = routes::router(self.app);
+        // Streams are many small writes: without TCP_NODELAY, Nagle holds each one until the
+        // client's delayed ACK (~40 ms on Linux), which shows up directly in time to first token.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stopped_tx.send(());
         });

@@ -1,7 +1,13 @@
 //! The gateway's persistent state behind one typed API; the only module that knows key layouts.
 
 mod embedded;
+mod redis;
+#[cfg(test)]
+mod test_redis;
+#[cfg(test)]
+mod tests;
 
+pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
 
 use std::sync::Arc;
@@ -59,6 +65,31 @@ pub struct AccountPatch {
     pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+impl AccountPatch {
+    /// Applies the patch to `account` (the version is the caller's to bump).
+    fn apply(self, account: &mut Account) {
+        if let Some(name) = self.name {
+            account.name = name;
+        }
+        if let Some(enabled) = self.enabled {
+            account.enabled = enabled;
+        }
+        if let Some(weight) = self.weight {
+            account.weight = weight;
+        }
+        if let Some(max_inflight) = self.max_inflight {
+            account.max_inflight = max_inflight;
+        }
+        for (k, v) in self.credentials.unwrap_or_default() {
+            if v.is_null() {
+                account.credentials.remove(&k);
+            } else {
+                account.credentials.insert(k, v);
+            }
+        }
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -97,22 +128,36 @@ pub struct KvQuota {
 #[derive(Clone)]
 pub enum Store {
     Embedded(Arc<EmbeddedStore>),
+    /// Shared by several gateway instances.
+    Redis(Arc<RedisStore>),
 }
 
 // === impl Store ===
 
 impl Store {
+    /// Opens Redis when `redis_url` is set (failing unless it answers), else the embedded store.
+    pub async fn open(config: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        match &config.redis_url {
+            Some(url) => Ok(Store::Redis(Arc::new(RedisStore::open(url).await?))),
+            None => Ok(Store::Embedded(Arc::new(EmbeddedStore::open(&config.data_dir)?))),
+        }
+    }
+
     /// Fails when the backend cannot serve requests (drives `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Embedded(s) => s.clone().blocking(|s| s.ping()).await,
+            Store::Redis(s) => s.ping().await,
         }
     }
 
     pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let (ns, key) = (ns.to_owned(), key.to_owned());
         match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.kv_get(&ns, &key)).await,
+            Store::Embedded(s) => {
+                let (ns, key) = (ns.to_owned(), key.to_owned());
+                s.clone().blocking(move |s| s.kv_get(&ns, &key)).await
+            }
+            Store::Redis(s) => s.kv_get(ns, key).await,
         }
     }
 
@@ -124,53 +169,69 @@ impl Store {
         ttl: Option<Duration>,
         quota: KvQuota,
     ) -> Result<(), StoreError> {
-        let (ns, key) = (ns.to_owned(), key.to_owned());
         match self {
             Store::Embedded(s) => {
+                let (ns, key) = (ns.to_owned(), key.to_owned());
                 s.clone()
                     .blocking(move |s| s.kv_set(&ns, &key, &value, ttl, quota))
                     .await
             }
+            Store::Redis(s) => s.kv_set(ns, key, value, ttl, quota).await,
         }
     }
 
     pub async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
-        let (ns, key) = (ns.to_owned(), key.to_owned());
         match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.kv_delete(&ns, &key)).await,
+            Store::Embedded(s) => {
+                let (ns, key) = (ns.to_owned(), key.to_owned());
+                s.clone().blocking(move |s| s.kv_delete(&ns, &key)).await
+            }
+            Store::Redis(s) => s.kv_delete(ns, key).await,
         }
     }
 
     /// Number of live keys in a namespace.
     pub async fn kv_len(&self, ns: &str) -> Result<u64, StoreError> {
-        let ns = ns.to_owned();
         match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.kv_len(&ns)).await,
+            Store::Embedded(s) => {
+                let ns = ns.to_owned();
+                s.clone().blocking(move |s| s.kv_len(&ns)).await
+            }
+            Store::Redis(s) => s.kv_len(ns).await,
         }
     }
+}
 
-    /// Creates or replaces an account (admin create/import).
+impl Store {
+    /// Creates or replaces an account (admin create/import); the version becomes the previous
+    /// one plus one (1 for a new account), whatever `account.version` says.
     pub async fn put_account(&self, account: Account) -> Result<Account, StoreError> {
         match self {
             Store::Embedded(s) => s.clone().blocking(move |s| s.put_account(account)).await,
+            Store::Redis(s) => s.put_account(account).await,
         }
     }
 
     pub async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
-        let id = id.to_owned();
         match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.get_account(&id)).await,
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone().blocking(move |s| s.get_account(&id)).await
+            }
+            Store::Redis(s) => s.get_account(id).await,
         }
     }
 
+    /// All accounts, or those of one channel, ordered by id.
     pub async fn list_accounts(&self, channel: Option<&str>) -> Result<Vec<Account>, StoreError> {
-        let channel = channel.map(str::to_owned);
         match self {
             Store::Embedded(s) => {
+                let channel = channel.map(str::to_owned);
                 s.clone()
                     .blocking(move |s| s.list_accounts(channel.as_deref()))
                     .await
             }
+            Store::Redis(s) => s.list_accounts(channel).await,
         }
     }
 
@@ -181,9 +242,40 @@ impl Store {
         id: &str,
         patch: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Account, StoreError> {
-        let id = id.to_owned();
+        let patch = AccountPatch {
+            credentials: Some(patch),
+            ..AccountPatch::default()
+        };
+        self.update_account(id, patch, None).await
+    }
+
+    /// Applies the `Some` fields of `patch` atomically and bumps the version. With
+    /// `expected_version`, a stored version that differs fails with `Conflict` and changes nothing.
+    pub async fn update_account(
+        &self,
+        id: &str,
+        patch: AccountPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Account, StoreError> {
         match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.merge_credentials(&id, patch)).await,
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone()
+                    .blocking(move |s| s.update_account(&id, patch, expected_version))
+                    .await
+            }
+            Store::Redis(s) => s.update_account(id, patch, expected_version).await,
+        }
+    }
+
+    /// Removes an account and its credentials; `NotFound` when there is none.
+    pub async fn delete_account(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone().blocking(move |s| s.delete_account(&id)).await
+            }
+            Store::Redis(s) => s.delete_account(id).await,
         }
     }
 }
@@ -194,12 +286,15 @@ impl Store {
     pub async fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
         match self {
             Store::Embedded(s) => s.clone().blocking(move |s| s.seed_models(models)).await,
+            Store::Redis(s) => s.seed_models(models).await,
         }
     }
 
+    /// Every model, ordered by channel then id.
     pub async fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
         match self {
             Store::Embedded(s) => s.clone().blocking(|s| s.list_models()).await,
+            Store::Redis(s) => s.list_models().await,
         }
     }
 }

@@ -141,7 +141,8 @@ async fn main() {
         upstream.url("/v1")
     );
     let gw = TestGateway::start(&["openai"], &plugins).await;
-    gw.add_account("openai", json!({"api_key": "sk-bench"})).await;
+    gw.add_account_with("openai", json!({"api_key": "sk-bench"}), 1024)
+        .await;
     let request = |stream: bool| {
         json!({"model": "bench-model", "stream": stream, "max_tokens": 64,
                "messages": [{"role": "user", "content": "Say something about foxes."}]})

@@ -5,6 +5,7 @@
     reason = "tests report figures on stderr and fail loudly"
 )]
 
+mod admin;
 mod api;
 mod hostile;
 mod pool;

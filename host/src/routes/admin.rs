@@ -11,6 +11,16 @@ use crate::error::ApiError;
 
 /// Accepts `Authorization: Bearer <token>` or `X-Admin-Token: <token>` matching the configured
 /// admin token, compared in constant time.
+/// Middleware guarding every admin route.
+pub(super) async fn require_admin(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    authorize(&app, req.headers())?;
+    Ok(next.run(req).await)
+}
+
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = app.admin_token();
     let presented = headers
@@ -30,20 +40,14 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn list_plugins(
-    State(app): State<App>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&app, &headers)?;
+pub(super) async fn list_plugins(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"plugins": app.plugins().summaries()})))
 }
 
 pub(super) async fn reload_plugin(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&app, &headers)?;
     app.plugins().reload(&name).await.map_err(|e| match e {
         crate::wasm::PluginError::NotFound(n) => ApiError::not_found(format!("no plugin `{n}`")),
         other => ApiError::bad_request(format!("reload rejected: {other}")),
@@ -55,8 +59,7 @@ pub(super) async fn reload_plugin(
 
 /// Per-channel queue: each account's state (available / in use / full / cooling down /
 /// disabled), in-flight count, limits and last error, plus totals.
-pub(super) async fn queue(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    authorize(&app, &headers)?;
+pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let accounts = app
         .store()
         .list_accounts(None)

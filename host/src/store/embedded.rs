@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Account, KvQuota, ModelEntry, StoreError};
+use super::{Account, AccountPatch, KvQuota, ModelEntry, StoreError};
 
 /// `ns \0 key` → 8-byte big-endian expiry (Unix ms, 0 = never) followed by the value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -195,10 +195,11 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn merge_credentials(
+    pub(super) fn update_account(
         &self,
         id: &str,
-        patch: serde_json::Map<String, serde_json::Value>,
+        patch: AccountPatch,
+        expected_version: Option<u64>,
     ) -> Result<Account, StoreError> {
         let tx = self.db.begin_write()?;
         let account = {
@@ -207,19 +208,29 @@ impl EmbeddedStore {
                 Some(v) => decode_account(v.value())?,
                 None => return Err(StoreError::NotFound),
             };
-            for (k, v) in patch {
-                if v.is_null() {
-                    account.credentials.remove(&k);
-                } else {
-                    account.credentials.insert(k, v);
-                }
+            if let Some(expected) = expected_version
+                && expected != account.version
+            {
+                return Err(StoreError::Conflict {
+                    current: account.version,
+                });
             }
+            patch.apply(&mut account);
             account.version += 1;
             table.insert(id, encode_account(&account)?.as_slice())?;
             account
         };
         tx.commit()?;
         Ok(account)
+    }
+
+    pub(super) fn delete_account(&self, id: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        if tx.open_table(ACCOUNTS)?.remove(id)?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit()?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,197 @@
+//! Admin account routes: CRUD with redacted credentials, `check` and `usage` through the plugin.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::store::{Account, AccountPatch, StoreError};
+use crate::wasm::CallAccount;
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found("no such account"),
+        StoreError::Conflict { current } => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict_error",
+            format!("the account changed meanwhile (now at version {current}); reload and retry"),
+        ),
+        other => ApiError::unavailable(format!("store unavailable: {other}")),
+    }
+}
+
+/// Credential values are never returned: strings show their first characters and length.
+fn redact(credentials: &Map<String, Value>) -> Map<String, Value> {
+    credentials
+        .iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                Value::String(s) if s.chars().count() > 8 => {
+                    format!(
+                        "{}…({} chars)",
+                        s.chars().take(4).collect::<String>(),
+                        s.chars().count()
+                    )
+                }
+                Value::String(s) => format!("…({} chars)", s.chars().count()),
+                _ => "<redacted>".to_owned(),
+            };
+            (k.clone(), Value::String(shown))
+        })
+        .collect()
+}
+
+fn view(app: &App, a: &Account) -> Value {
+    let status = app.pool().status(std::slice::from_ref(a)).pop();
+    json!({
+        "id": a.id, "channel": a.channel, "name": a.name, "enabled": a.enabled, "weight": a.weight,
+        "max_inflight": a.max_inflight, "version": a.version, "credentials": redact(&a.credentials),
+        "runtime": status,
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    channel: Option<String>,
+}
+
+pub(super) async fn list(
+    State(app): State<App>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let accounts = app
+        .store()
+        .list_accounts(q.channel.as_deref())
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"accounts": accounts.iter().map(|a| view(&app, a)).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewAccount {
+    channel: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    credentials: Map<String, Value>,
+    enabled: Option<bool>,
+    weight: Option<u32>,
+    max_inflight: Option<u32>,
+}
+
+pub(super) async fn create(
+    State(app): State<App>,
+    Json(new): Json<NewAccount>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !app.config().plugins.contains_key(&new.channel) {
+        return Err(ApiError::bad_request(format!(
+            "unknown channel `{}`",
+            new.channel
+        )));
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let account = Account {
+        name: if new.name.is_empty() { id.clone() } else { new.name },
+        id,
+        channel: new.channel,
+        credentials: new.credentials,
+        enabled: new.enabled.unwrap_or(true),
+        weight: new.weight.unwrap_or(1).max(1),
+        max_inflight: new.max_inflight.unwrap_or(4).max(1),
+        version: 0,
+    };
+    let stored = app.store().put_account(account).await.map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(view(&app, &stored))))
+}
+
+pub(super) async fn get(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = app.store().get_account(&id).await.map_err(store_error)?;
+    Ok(Json(view(&app, &a)))
+}
+
+/// A partial edit; with `version`, it is refused (409) if the account changed since it was read.
+#[derive(Deserialize)]
+pub(super) struct Edit {
+    version: Option<u64>,
+    #[serde(flatten)]
+    patch: AccountPatch,
+}
+
+pub(super) async fn update(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Json(edit): Json<Edit>,
+) -> Result<Json<Value>, ApiError> {
+    let a = app
+        .store()
+        .update_account(&id, edit.patch, edit.version)
+        .await
+        .map_err(store_error)?;
+    // An operator edit is the signal that an auth-disabled account may be tried again.
+    app.pool().reset(&id);
+    Ok(Json(view(&app, &a)))
+}
+
+pub(super) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    app.store().delete_account(&id).await.map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Verifies the account with its upstream (the plugin's `check-account`); success clears an
+/// auth disable or cooldown.
+pub(super) async fn check(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let a = app.store().get_account(&id).await.map_err(store_error)?;
+    let plugin = app
+        .plugins()
+        .get(&a.channel)
+        .ok_or_else(|| ApiError::not_found("channel not loaded"))?;
+    let request_id = super::request_id(&headers);
+    let account = CallAccount {
+        id: &a.id,
+        credentials: &a.credentials,
+    };
+    match plugin.check_account(&request_id, account).await {
+        Ok(check) => {
+            app.pool().reset(&id);
+            Ok(Json(json!({"ok": true, "check": check})))
+        }
+        Err(crate::wasm::PluginError::Provider(p)) => {
+            app.pool().report_failure(&id, &p);
+            Ok(Json(json!({"ok": false, "error": p.to_string()})))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn usage(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let a = app.store().get_account(&id).await.map_err(store_error)?;
+    let plugin = app
+        .plugins()
+        .get(&a.channel)
+        .ok_or_else(|| ApiError::not_found("channel not loaded"))?;
+    let request_id = super::request_id(&headers);
+    let quota = plugin
+        .usage(
+            &request_id,
+            CallAccount {
+                id: &a.id,
+                credentials: &a.credentials,
+            },
+        )
+        .await?;
+    Ok(Json(json!({"usage": quota})))
+}

@@ -1,0 +1,516 @@
+//! Redis backend, for several gateway instances sharing one state; the only file naming Redis keys.
+
+// Key layout (every key starts with `PREFIX`):
+//
+// | Key                          | Type   | Holds                                                      |
+// |------------------------------|--------|------------------------------------------------------------|
+// | `kv:{<ns>}:<key>`            | STRING | a KV value; its TTL is Redis's own (`PX`)                  |
+// | `kvkeys:{<ns>}`              | ZSET   | the namespace's keys, scored by expiry (server ms; `+inf`) |
+// | `account:<id>`               | HASH   | each `Account` field but credentials, as JSON              |
+// | `credentials:<id>`           | HASH   | credential field → JSON value (so merges are per field)    |
+// | `accounts`                   | SET    | every account id                                           |
+// | `channel:<channel>:accounts` | SET    | the account ids of one channel                             |
+// | `models`                     | HASH   | `<channel>\0<model id>` → JSON `ModelEntry`                |
+// | `models:seeded`              | SET    | every `<channel>\0<model id>` ever seeded                  |
+//
+// `kvkeys` is the quota's count: expired members are purged (by server time) before it is read,
+// so only live keys count. It assumes Redis does not evict keys (`maxmemory-policy noeviction`).
+// Every write touching more than one key, or reading before writing, is one Lua script, so it is
+// atomic across gateway instances; a script never parses credentials, so JSON stays byte-exact.
+// Scripts build some key names from `PREFIX`, so this backend targets one Redis, not a cluster.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use serde_json::{Map, Value};
+
+use super::{Account, AccountPatch, KvQuota, ModelEntry, StoreError};
+
+/// Prefix of every key, so the gateway can share a Redis with other applications.
+const PREFIX: &str = "gateway:";
+/// Connect and response timeout: a dead Redis must give fast errors, not hung requests.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Upper bound on one store call, reconnect attempts included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Redis refuses expiry times past `i64` ms; a century is "forever" for a cache.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub(super) fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".into(),
+    }
+}
+
+fn map_err(e: RedisError) -> StoreError {
+    match e.kind() {
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => {
+            StoreError::Corrupt(format!("redis: {e}"))
+        }
+        _ => StoreError::Unavailable(format!("redis: {e}")),
+    }
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+// === impl RedisStore ===
+
+impl RedisStore {
+    /// Connects to `url` and checks that Redis answers.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let shown = redacted(url);
+        let fail = |e: String| StoreError::Unavailable(format!("cannot use Redis at {shown}: {e}"));
+        let client = redis::Client::open(url).map_err(|e| fail(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(IO_TIMEOUT))
+            .set_response_timeout(Some(IO_TIMEOUT))
+            // One quick retry: callers (and `/readyz`) should learn of an outage at once, and
+            // every later call starts a fresh reconnect attempt anyway.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(CALL_TIMEOUT, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| fail("no answer".into()))?
+            .map_err(|e| fail(e.to_string()))?;
+        let store = RedisStore { conn };
+        store.ping().await.map_err(|e| match e {
+            StoreError::Unavailable(m) => fail(m),
+            other => fail(other.to_string()),
+        })?;
+        Ok(store)
+    }
+
+    /// Runs one Redis exchange on a clone of the shared multiplexed connection, bounded in time.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(CALL_TIMEOUT, f(self.conn.clone())).await {
+            Ok(r) => r.map_err(map_err),
+            Err(_) => Err(StoreError::Unavailable("redis: no answer in time".into())),
+        }
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(drop)
+    }
+
+    pub(super) async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = kv_key(ns, key);
+        self.call(|mut c| async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
+            .await
+    }
+
+    pub(super) async fn kv_set(
+        &self,
+        ns: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+        quota: KvQuota,
+    ) -> Result<(), StoreError> {
+        if value.len() as u64 > quota.max_value_bytes {
+            return Err(StoreError::QuotaExceeded(format!(
+                "value of {} bytes exceeds the {}-byte limit",
+                value.len(),
+                quota.max_value_bytes
+            )));
+        }
+        // `PX 0` is an error in Redis; a zero TTL means "already expired" almost at once.
+        let ttl_ms = ttl.map_or(0, |t| (t.as_millis() as u64).clamp(1, MAX_TTL_MS));
+        let (k, index) = (kv_key(ns, key), kv_index(ns));
+        let stored: bool = self
+            .call(|mut c| async move {
+                KV_SET
+                    .key(k)
+                    .key(index)
+                    .arg(key)
+                    .arg(value)
+                    .arg(ttl_ms)
+                    .arg(quota.max_keys)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        if !stored {
+            return Err(StoreError::QuotaExceeded(format!(
+                "namespace holds the maximum of {} keys",
+                quota.max_keys
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+        let (k, index) = (kv_key(ns, key), kv_index(ns));
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .del(k)
+                .ignore()
+                .zrem(index, key)
+                .ignore()
+                .exec_async(&mut c)
+                .await
+        })
+        .await
+    }
+
+    pub(super) async fn kv_len(&self, ns: &str) -> Result<u64, StoreError> {
+        let index = kv_index(ns);
+        self.call(|mut c| async move { KV_LEN.key(index).invoke_async(&mut c).await })
+            .await
+    }
+}
+
+impl RedisStore {
+    pub(super) async fn put_account(&self, mut account: Account) -> Result<Account, StoreError> {
+        let (fields, credentials) = account_fields(&account)?;
+        let id = account.id.clone();
+        let keys = [
+            key(&["account:", &id]),
+            key(&["credentials:", &id]),
+            key(&["accounts"]),
+            channel_key(&account.channel),
+        ];
+        let version: u64 = self
+            .call(|mut c| async move {
+                let mut inv = PUT_ACCOUNT.prepare_invoke();
+                inv.key(&keys[..]).arg(PREFIX).arg(id).arg(fields.len());
+                for (f, v) in fields.iter().chain(&credentials) {
+                    inv.arg(f).arg(v);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        account.version = version;
+        Ok(account)
+    }
+
+    pub(super) async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
+        let mut found = self.read_accounts(None, Some(id)).await?;
+        found.pop().ok_or(StoreError::NotFound)
+    }
+
+    pub(super) async fn list_accounts(&self, channel: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let ids = channel.map_or_else(|| key(&["accounts"]), channel_key);
+        self.read_accounts(Some(ids), None).await
+    }
+
+    /// Reads the accounts whose ids are in the set `ids`, or the one account `id`, in one script
+    /// so each account's fields and credentials come from the same moment.
+    async fn read_accounts(&self, ids: Option<String>, id: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let id = id.map(str::to_owned);
+        let raw: Vec<Vec<String>> = self
+            .call(|mut c| async move {
+                let mut inv = READ_ACCOUNTS.prepare_invoke();
+                inv.key(ids.unwrap_or_default()).arg(PREFIX);
+                if let Some(id) = id {
+                    inv.arg(id);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        let mut out = raw
+            .chunks(2)
+            .map(|pair| decode_account(&pair[0], pair.get(1).map_or(&[][..], |c| &c[..])))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    pub(super) async fn delete_account(&self, id: &str) -> Result<(), StoreError> {
+        let keys = [
+            key(&["account:", id]),
+            key(&["credentials:", id]),
+            key(&["accounts"]),
+        ];
+        let id = id.to_owned();
+        let deleted: bool = self
+            .call(|mut c| async move {
+                DELETE_ACCOUNT
+                    .key(&keys[..])
+                    .arg(PREFIX)
+                    .arg(id)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        deleted.then_some(()).ok_or(StoreError::NotFound)
+    }
+
+    pub(super) async fn update_account(
+        &self,
+        id: &str,
+        mut patch: AccountPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Account, StoreError> {
+        let credentials = patch.credentials.take().unwrap_or_default();
+        let fields = match serde_json::to_value(&patch).map_err(corrupt)? {
+            Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        let keys = [key(&["account:", id]), key(&["credentials:", id])];
+        let (status, version, account, creds): (u8, u64, Vec<String>, Vec<String>) = self
+            .call(|mut c| async move {
+                let mut inv = UPDATE_ACCOUNT.prepare_invoke();
+                inv.key(&keys[..])
+                    .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
+                    .arg(fields.len());
+                for (f, v) in &fields {
+                    inv.arg(f).arg(v.to_string());
+                }
+                // An empty string (never valid JSON) asks the script to remove the field.
+                for (f, v) in &credentials {
+                    inv.arg(f)
+                        .arg(if v.is_null() { String::new() } else { v.to_string() });
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        match status {
+            0 => decode_account(&account, &creds),
+            1 => Err(StoreError::NotFound),
+            _ => Err(StoreError::Conflict { current: version }),
+        }
+    }
+}
+
+impl RedisStore {
+    pub(super) async fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
+        let mut entries = Vec::with_capacity(models.len());
+        for m in &models {
+            entries.push((
+                format!("{}\0{}", m.channel, m.id),
+                serde_json::to_string(m).map_err(corrupt)?,
+            ));
+        }
+        let keys = [key(&["models"]), key(&["models:seeded"])];
+        self.call(|mut c| async move {
+            let mut inv = SEED_MODELS.prepare_invoke();
+            inv.key(&keys[..]);
+            for (field, json) in &entries {
+                inv.arg(field).arg(json);
+            }
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    pub(super) async fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
+        let models = key(&["models"]);
+        let raw: Vec<String> = self
+            .call(|mut c| async move { redis::cmd("HVALS").arg(models).query_async(&mut c).await })
+            .await?;
+        let mut out = raw
+            .iter()
+            .map(|j| serde_json::from_str::<ModelEntry>(j).map_err(corrupt))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The embedded store lists in key order; keep both backends alike.
+        out.sort_by(|a, b| (&a.channel, &a.id).cmp(&(&b.channel, &b.id)));
+        Ok(out)
+    }
+}
+
+fn key(parts: &[&str]) -> String {
+    let mut k = String::from(PREFIX);
+    parts.iter().for_each(|p| k.push_str(p));
+    k
+}
+
+fn channel_key(channel: &str) -> String {
+    key(&["channel:", channel, ":accounts"])
+}
+
+/// The namespace inside `{}`; escaping `}` (and `%`) keeps `(ns, key)` → Redis key one-to-one.
+fn ns_tag(ns: &str) -> String {
+    ns.replace('%', "%25").replace('}', "%7D")
+}
+
+fn kv_key(ns: &str, k: &str) -> String {
+    key(&["kv:{", &ns_tag(ns), "}:", k])
+}
+
+fn kv_index(ns: &str) -> String {
+    key(&["kvkeys:{", &ns_tag(ns), "}"])
+}
+
+type Fields = Vec<(String, String)>;
+
+/// An account as hash fields: `(account fields, credential fields)`, each value JSON; the
+/// version is the script's to set.
+fn account_fields(account: &Account) -> Result<(Fields, Fields), StoreError> {
+    let Value::Object(mut map) = serde_json::to_value(account).map_err(corrupt)? else {
+        return Err(StoreError::Corrupt("account is not a JSON object".into()));
+    };
+    map.remove("version");
+    let credentials = match map.remove("credentials") {
+        Some(Value::Object(c)) => c.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+        _ => Vec::new(),
+    };
+    let fields = map.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+    Ok((fields, credentials))
+}
+
+/// Rebuilds an account from flat `HGETALL` replies of its two hashes.
+fn decode_account(fields: &[String], credentials: &[String]) -> Result<Account, StoreError> {
+    let parse = |flat: &[String]| -> Result<Map<String, Value>, StoreError> {
+        let mut pairs = flat
+            .chunks_exact(2)
+            .map(|kv| Ok((kv[0].clone(), serde_json::from_str(&kv[1]).map_err(corrupt)?)))
+            .collect::<Result<Vec<(String, Value)>, StoreError>>()?;
+        // Hash fields have no order; sort so repeated reads render identically.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(pairs.into_iter().collect())
+    };
+    let mut map = parse(fields)?;
+    map.insert("credentials".into(), Value::Object(parse(credentials)?));
+    serde_json::from_value(Value::Object(map)).map_err(corrupt)
+}
+
+/// Statics holding each `Script` (hashed once, then run by `EVALSHA`).
+macro_rules! scripts {
+    ($($(#[$doc:meta])* $name:ident = $lua:expr;)*) => {$(
+        $(#[$doc])*
+        static $name: LazyLock<Script> = LazyLock::new(|| Script::new($lua));
+    )*};
+}
+
+/// Current server time in ms: every instance measures TTLs on the same clock.
+macro_rules! lua_now {
+    () => {
+        "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    };
+}
+
+scripts! {
+    /// KEYS: value, index. ARGV: key, value, ttl ms (0 = none), max keys. Returns 1, or 0 when full.
+    KV_SET = concat!(lua_now!(), r"
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  return 0
+end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], '+inf', ARGV[1])
+end
+return 1
+");
+
+    /// KEYS: index. Returns the number of live keys.
+    KV_LEN = concat!(lua_now!(), r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+return redis.call('ZCARD', KEYS[1])
+");
+
+    /// KEYS: account, credentials, all ids, channel ids. ARGV: prefix, id, n, n field pairs,
+    /// credential pairs. Replaces the account; returns its new version.
+    PUT_ACCOUNT = r"
+local old = redis.call('HGET', KEYS[1], 'channel')
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
+if old then
+  redis.call('SREM', ARGV[1] .. 'channel:' .. cjson.decode(old) .. ':accounts', ARGV[2])
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i < #ARGV do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('HSET', KEYS[1], 'version', tostring(version))
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[2])
+return version
+";
+
+    /// KEYS: account, credentials. ARGV: expected version ('' = any), n, n field pairs,
+    /// credential pairs ('' = remove). Returns {status (0 ok, 1 missing, 2 conflict), version,
+    /// fields, credentials}.
+    UPDATE_ACCOUNT = r"
+local current = redis.call('HGET', KEYS[1], 'version')
+if not current then return {1, 0, {}, {}} end
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= tonumber(current) then
+  return {2, tonumber(current), {}, {}}
+end
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i < #ARGV do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+return {0, version, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+";
+
+    /// KEYS: account, credentials, all ids. ARGV: prefix, id. Returns 0 when there is no such
+    /// account, else 1.
+    DELETE_ACCOUNT = r"
+local channel = redis.call('HGET', KEYS[1], 'channel')
+if not channel then return 0 end
+redis.call('SREM', ARGV[1] .. 'channel:' .. cjson.decode(channel) .. ':accounts', ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+";
+
+    /// KEYS: id set (ignored when ARGV[2], one id, is given). ARGV: prefix, [id].
+    /// Returns {fields, credentials, fields, credentials, ...} of the accounts that exist.
+    READ_ACCOUNTS = r"
+local ids = ARGV[2] and {ARGV[2]} or redis.call('SMEMBERS', KEYS[1])
+local out = {}
+for _, id in ipairs(ids) do
+  local fields = redis.call('HGETALL', ARGV[1] .. 'account:' .. id)
+  if #fields > 0 then
+    out[#out + 1] = fields
+    out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'credentials:' .. id)
+  end
+end
+return out
+";
+
+    /// KEYS: models, seeded. ARGV: (field, JSON) pairs. Inserts the never-seeded ones; returns
+    /// how many.
+    SEED_MODELS = r"
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    n = n + 1
+  end
+end
+return n
+";
+}
