@@ -6,6 +6,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::keys::KeyPresence;
 use crate::metrics::Metrics;
 use crate::models::ModelRegistry;
 use crate::outbound::Outbound;
@@ -39,6 +40,7 @@ struct AppInner {
     registry: Arc<PluginRegistry>,
     models: Arc<ModelRegistry>,
     pool: Arc<AccountPool>,
+    key_presence: KeyPresence,
     tokens: TokenCounter,
     metrics: Arc<Metrics>,
     /// The admin token in force: configured, or generated for this run when none is.
@@ -96,6 +98,7 @@ impl App {
                 registry,
                 models,
                 pool,
+                key_presence: KeyPresence::default(),
                 tokens: TokenCounter::default(),
                 metrics,
                 admin_token,
@@ -124,6 +127,10 @@ impl App {
 
     pub fn pool(&self) -> &Arc<AccountPool> {
         &self.inner.pool
+    }
+
+    pub fn key_presence(&self) -> &KeyPresence {
+        &self.inner.key_presence
     }
 
     pub fn tokens(&self) -> &TokenCounter {

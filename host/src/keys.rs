@@ -7,6 +7,34 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// How long "are there any keys?" is cached. Bounds how long another instance may serve in
+/// open mode after the first key is created elsewhere.
+const OPEN_MODE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Cached answer to "does the store hold any key?", so open mode costs no store call per request.
+#[derive(Default)]
+pub struct KeyPresence {
+    cached: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+impl KeyPresence {
+    /// Forgets the cached answer (after a key is created or deleted on this instance).
+    pub fn invalidate(&self) {
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub async fn any(&self, store: &crate::store::Store) -> Result<bool, crate::store::StoreError> {
+        if let Some((at, any)) = *self.cached.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < OPEN_MODE_TTL
+        {
+            return Ok(any);
+        }
+        let any = store.has_keys().await?;
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), any));
+        Ok(any)
+    }
+}
+
 /// Every key starts with this, so leaked keys are recognisable by secret scanners.
 pub const KEY_PREFIX: &str = "gwk-";
 
@@ -37,6 +65,60 @@ pub struct ApiKey {
 
 fn default_true() -> bool {
     true
+}
+
+/// A partial key edit: only the fields that are `Some` change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub allowed_channels: Option<Vec<String>>,
+    pub allowed_models: Option<Vec<String>>,
+    /// `Some(None)` removes the limit.
+    #[serde(default, with = "double_option")]
+    pub rate_limit_per_min: Option<Option<u32>>,
+}
+
+impl KeyPatch {
+    /// Applies the `Some` fields to `key`; the store owns the version and bumps it itself.
+    pub fn apply(&self, key: &mut ApiKey) {
+        if let Some(name) = &self.name {
+            key.name.clone_from(name);
+        }
+        if let Some(enabled) = self.enabled {
+            key.enabled = enabled;
+        }
+        if let Some(channels) = &self.allowed_channels {
+            key.allowed_channels.clone_from(channels);
+        }
+        if let Some(models) = &self.allowed_models {
+            key.allowed_models.clone_from(models);
+        }
+        if let Some(limit) = self.rate_limit_per_min {
+            key.rate_limit_per_min = limit;
+        }
+    }
+}
+
+/// Usage counters of a key, kept apart from the record so edits never reset them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    pub requests: u64,
+    pub last_used_ms: Option<u64>,
+}
+
+/// Distinguishes an absent field (leave as is) from `null` (clear it).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Option<u32>>, s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        Option::<u32>::deserialize(d).map(Some)
+    }
 }
 
 /// A new random key: `gwk-` + 40 alphanumerics (~238 bits).

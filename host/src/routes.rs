@@ -3,8 +3,10 @@
 mod accounts;
 mod admin;
 mod chat;
+mod client_auth;
 mod completions;
 mod health;
+mod keys;
 mod messages;
 mod models;
 
@@ -73,6 +75,11 @@ fn admin_routes(app: App) -> Router<App> {
         )
         .route("/api/accounts/{id}/check", get(accounts::check))
         .route("/api/accounts/{id}/usage", get(accounts::usage))
+        .route("/api/keys", get(keys::list).post(keys::create))
+        .route(
+            "/api/keys/{id}",
+            get(keys::get).put(keys::update).delete(keys::delete),
+        )
         .route_layer(middleware::from_fn_with_state(app, admin::require_admin))
 }
 

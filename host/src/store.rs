@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{ApiKey, KeyPatch, KeyUsage};
+
 /// Errors at the store boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -295,6 +297,125 @@ impl Store {
         match self {
             Store::Embedded(s) => s.clone().blocking(|s| s.list_models()).await,
             Store::Redis(s) => s.list_models().await,
+        }
+    }
+}
+
+/// Public API keys: records (with a hash → id index), usage counters and rate windows.
+impl Store {
+    /// Stores a new key at version 1; `Conflict { current: 0 }` when its id or its hash is taken.
+    pub async fn create_key(&self, key: ApiKey) -> Result<ApiKey, StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.create_key(key)).await,
+            Store::Redis(s) => s.create_key(key).await,
+        }
+    }
+
+    /// Every key, oldest first (ties by id).
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys = match self {
+            Store::Embedded(s) => s.clone().blocking(|s| s.list_keys()).await?,
+            Store::Redis(s) => s.list_keys().await?,
+        };
+        keys.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(keys)
+    }
+
+    pub async fn get_key(&self, id: &str) -> Result<ApiKey, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone().blocking(move |s| s.get_key(&id)).await
+            }
+            Store::Redis(s) => s.get_key(id).await,
+        }
+    }
+
+    /// The key whose SHA-256 is `hash` (one index lookup, never a scan).
+    pub async fn find_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let hash = hash.to_owned();
+                s.clone().blocking(move |s| s.find_key_by_hash(&hash)).await
+            }
+            Store::Redis(s) => s.find_key_by_hash(hash).await,
+        }
+    }
+
+    /// Applies the `Some` fields of `patch` atomically and bumps the version. With
+    /// `expected_version`, a stored version that differs fails with `Conflict` and changes nothing.
+    pub async fn update_key(
+        &self,
+        id: &str,
+        patch: KeyPatch,
+        expected_version: Option<u64>,
+    ) -> Result<ApiKey, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone()
+                    .blocking(move |s| s.update_key(&id, &patch, expected_version))
+                    .await
+            }
+            Store::Redis(s) => s.update_key(id, &patch, expected_version).await,
+        }
+    }
+
+    /// Removes a key with its hash index entry and its usage; `NotFound` when there is none.
+    pub async fn delete_key(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone().blocking(move |s| s.delete_key(&id)).await
+            }
+            Store::Redis(s) => s.delete_key(id).await,
+        }
+    }
+
+    /// Whether any key is stored, enabled or not.
+    pub async fn has_keys(&self) -> Result<bool, StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(|s| s.has_keys()).await,
+            Store::Redis(s) => s.has_keys().await,
+        }
+    }
+
+    /// Counts one request of key `id` at `now_ms`, atomically. `NotFound` when the key is gone,
+    /// so a request racing a delete leaves no orphaned counters behind.
+    pub async fn record_key_use(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone().blocking(move |s| s.record_key_use(&id, now_ms)).await
+            }
+            Store::Redis(s) => s.record_key_use(id, now_ms).await,
+        }
+    }
+
+    /// Usage of key `id`; zeros when it was never used (or does not exist).
+    pub async fn key_usage(&self, id: &str) -> Result<KeyUsage, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let id = id.to_owned();
+                s.clone().blocking(move |s| s.key_usage(&id)).await
+            }
+            Store::Redis(s) => s.key_usage(id).await,
+        }
+    }
+
+    /// Fixed-window counter: counts one hit in the current `window` of `bucket` and returns the
+    /// window's count including it. Windows are aligned to multiples of `window` since the Unix
+    /// epoch (Redis: on the server's clock) and expire on their own; a bucket should always be
+    /// used with the same window length.
+    pub async fn rate_hit(&self, bucket: &str, window: Duration) -> Result<u64, StoreError> {
+        // A zero window would divide by zero; one millisecond is the finest the stores keep.
+        let window_ms = (window.as_millis() as u64).max(1);
+        match self {
+            Store::Embedded(s) => {
+                let bucket = bucket.to_owned();
+                s.clone().blocking(move |s| s.rate_hit(&bucket, window_ms)).await
+            }
+            Store::Redis(s) => s.rate_hit(bucket, window_ms).await,
         }
     }
 }

@@ -8,6 +8,7 @@
 mod admin;
 mod api;
 mod hostile;
+mod keys;
 mod pool;
 mod reload;
 mod runtime;

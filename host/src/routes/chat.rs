@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::canonical::ProviderError;
 use crate::canonical::{ChatRequest, Event};
 use crate::error::{ApiError, ApiStyle};
+use crate::keys::ApiKey;
 use crate::pool::Lease;
 use crate::wasm::{CallAccount, ChatStream, LoadedPlugin, PluginError};
 
@@ -29,6 +30,8 @@ pub(super) struct ChatCall {
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,
     pub request_id: String,
+    /// The caller's API key (`None` in open mode), for per-key channel/model scopes.
+    pub key: Option<ApiKey>,
 }
 
 /// Reads a body up to the configured cap (413 in the API's shape beyond it).
@@ -66,6 +69,7 @@ pub(super) async fn serve(app: App, mut call: ChatCall) -> Result<Response, ApiE
 
 async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
     let channel = resolve_model(&app, call.channel.as_deref(), &mut call.request)?;
+    super::client_auth::check_scope(call.key.as_ref(), &channel, &call.request.model)?;
     let plugin = app
         .plugins()
         .get(&channel)

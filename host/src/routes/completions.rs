@@ -22,6 +22,9 @@ pub(super) async fn by_model(State(app): State<App>, req: Request) -> Result<Res
 
 async fn completions(app: App, channel: Option<String>, req: Request) -> Result<Response, ApiError> {
     let request_id = super::request_id(req.headers());
+    let key = super::client_auth::authenticate(&app, req.headers())
+        .await
+        .map_err(ApiError::openai)?;
     let body = chat::read_body(&app, req.into_body(), ApiStyle::OpenAi).await?;
     let (request, include_usage) = openai::parse_request(&body)?;
     chat::serve(
@@ -32,6 +35,7 @@ async fn completions(app: App, channel: Option<String>, req: Request) -> Result<
             style: ApiStyle::OpenAi,
             include_usage,
             request_id,
+            key,
         },
     )
     .await

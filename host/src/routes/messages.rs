@@ -25,6 +25,7 @@ pub(super) async fn by_model(State(app): State<App>, req: Request) -> Result<Res
 
 async fn messages(app: App, channel: Option<String>, req: Request) -> Result<Response, ApiError> {
     let request_id = super::request_id(req.headers());
+    let key = super::client_auth::authenticate(&app, req.headers()).await?;
     let body = chat::read_body(&app, req.into_body(), ApiStyle::Claude).await?;
     let request = claude::parse_request(&body)?;
     chat::serve(
@@ -35,6 +36,7 @@ async fn messages(app: App, channel: Option<String>, req: Request) -> Result<Res
             style: ApiStyle::Claude,
             include_usage: false,
             request_id,
+            key,
         },
     )
     .await
@@ -55,9 +57,11 @@ pub(super) async fn count_by_model(State(app): State<App>, req: Request) -> Resu
 /// `count_tokens`: the same parsing as `messages`, counted with the BPE tokenizer. Accepts
 /// (and ignores) `?beta=true` and `anthropic-beta` headers.
 async fn count_tokens(app: App, channel: Option<String>, req: Request) -> Result<Json<Value>, ApiError> {
+    let key = super::client_auth::authenticate(&app, req.headers()).await?;
     let body = chat::read_body(&app, req.into_body(), ApiStyle::Claude).await?;
     let mut request = claude::parse_request(&body)?;
-    chat::resolve_model(&app, channel.as_deref(), &mut request)?;
+    let channel = chat::resolve_model(&app, channel.as_deref(), &mut request)?;
+    super::client_auth::check_scope(key.as_ref(), &channel, &request.model)?;
     let counter = app.tokens().clone();
     let n = tokio::task::spawn_blocking(move || counter.count(&request))
         .await

@@ -49,6 +49,9 @@ fn one(app: &App, channel: Option<&str>, id: &str, headers: &HeaderMap) -> Resul
 }
 
 pub(super) async fn all(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    super::client_auth::authenticate(&app, &headers)
+        .await
+        .map_err(ApiError::openai)?;
     list(&app, None, &headers)
 }
 
@@ -57,6 +60,9 @@ pub(super) async fn of_channel(
     Path(channel): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    super::client_auth::authenticate(&app, &headers)
+        .await
+        .map_err(ApiError::openai)?;
     list(&app, Some(&channel), &headers)
 }
 
@@ -65,6 +71,9 @@ pub(super) async fn get(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    super::client_auth::authenticate(&app, &headers)
+        .await
+        .map_err(ApiError::openai)?;
     one(&app, None, &id, &headers)
 }
 
@@ -73,5 +82,8 @@ pub(super) async fn get_in_channel(
     Path((channel, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    super::client_auth::authenticate(&app, &headers)
+        .await
+        .map_err(ApiError::openai)?;
     one(&app, Some(&channel), &id, &headers)
 }

@@ -1,7 +1,10 @@
 //! Embedded, crash-safe backend on `redb` in the data directory (the default store).
 
+mod keys;
+
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -21,6 +24,10 @@ const SEEDED: TableDefinition<&str, ()> = TableDefinition::new("models_seeded");
 
 pub struct EmbeddedStore {
     db: Database,
+    /// When a per-request counter write last committed durably (Unix ms); see `keys.rs`.
+    counters_synced_ms: AtomicU64,
+    /// When expired rate windows were last purged (Unix ms).
+    rate_swept_ms: AtomicU64,
 }
 
 impl From<redb::Error> for StoreError {
@@ -41,7 +48,8 @@ from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
 // === impl EmbeddedStore ===
@@ -58,8 +66,13 @@ impl EmbeddedStore {
         tx.open_table(ACCOUNTS)?;
         tx.open_table(MODELS)?;
         tx.open_table(SEEDED)?;
+        keys::create_tables(&tx)?;
         tx.commit()?;
-        Ok(EmbeddedStore { db })
+        Ok(EmbeddedStore {
+            db,
+            counters_synced_ms: AtomicU64::new(0),
+            rate_swept_ms: AtomicU64::new(0),
+        })
     }
 
     /// redb is synchronous; run its calls on the blocking pool so request tasks never stall.

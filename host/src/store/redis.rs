@@ -2,22 +2,28 @@
 
 // Key layout (every key starts with `PREFIX`):
 //
-// | Key                          | Type   | Holds                                                      |
-// |------------------------------|--------|------------------------------------------------------------|
-// | `kv:{<ns>}:<key>`            | STRING | a KV value; its TTL is Redis's own (`PX`)                  |
-// | `kvkeys:{<ns>}`              | ZSET   | the namespace's keys, scored by expiry (server ms; `+inf`) |
-// | `account:<id>`               | HASH   | each `Account` field but credentials, as JSON              |
-// | `credentials:<id>`           | HASH   | credential field → JSON value (so merges are per field)    |
-// | `accounts`                   | SET    | every account id                                           |
-// | `channel:<channel>:accounts` | SET    | the account ids of one channel                             |
-// | `models`                     | HASH   | `<channel>\0<model id>` → JSON `ModelEntry`                |
-// | `models:seeded`              | SET    | every `<channel>\0<model id>` ever seeded                  |
+// | Key                            | Type   | Holds                                                      |
+// |--------------------------------|--------|------------------------------------------------------------|
+// | `kv:{<ns>}:<key>`              | STRING | a KV value; its TTL is Redis's own (`PX`)                  |
+// | `kvkeys:{<ns>}`                | ZSET   | the namespace's keys, scored by expiry (server ms; `+inf`) |
+// | `account:<id>`                 | HASH   | each `Account` field but credentials, as JSON              |
+// | `credentials:<id>`             | HASH   | credential field → JSON value (so merges are per field)    |
+// | `accounts`                     | SET    | every account id                                           |
+// | `channel:<channel>:accounts`   | SET    | the account ids of one channel                             |
+// | `models`                       | HASH   | `<channel>\0<model id>` → JSON `ModelEntry`                |
+// | `models:seeded`                | SET    | every `<channel>\0<model id>` ever seeded                  |
+// | `apikey:<id>`                  | STRING | JSON `ApiKey`, version included                            |
+// | `apikeys`                      | SET    | every API key id                                           |
+// | `apikey-hash:<sha256 hex>`     | STRING | the id of the API key with that hash                       |
+// | `apikey-usage:<id>`            | HASH   | `requests` (count), `last_used_ms` (caller's clock)        |
+// | `rate:<bucket>:<window start>` | STRING | hits in one fixed window (server ms); expires after it     |
 //
 // `kvkeys` is the quota's count: expired members are purged (by server time) before it is read,
 // so only live keys count. It assumes Redis does not evict keys (`maxmemory-policy noeviction`).
 // Every write touching more than one key, or reading before writing, is one Lua script, so it is
 // atomic across gateway instances; a script never parses credentials, so JSON stays byte-exact.
 // Scripts build some key names from `PREFIX`, so this backend targets one Redis, not a cluster.
+// The API key rows are handled in `redis/keys.rs`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -27,6 +33,24 @@ use redis::{RedisError, Script};
 use serde_json::{Map, Value};
 
 use super::{Account, AccountPatch, KvQuota, ModelEntry, StoreError};
+
+/// Statics holding each `Script` (hashed once, then run by `EVALSHA`).
+macro_rules! scripts {
+    ($($(#[$doc:meta])* $name:ident = $lua:expr;)*) => {$(
+        $(#[$doc])*
+        static $name: LazyLock<Script> = LazyLock::new(|| Script::new($lua));
+    )*};
+}
+
+/// Current server time in ms: every instance measures TTLs on the same clock.
+macro_rules! lua_now {
+    () => {
+        "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    };
+}
+
+// Declared after the macros above, which it uses.
+mod keys;
 
 /// Prefix of every key, so the gateway can share a Redis with other applications.
 const PREFIX: &str = "gateway:";
@@ -384,21 +408,6 @@ fn decode_account(fields: &[String], credentials: &[String]) -> Result<Account, 
     let mut map = parse(fields)?;
     map.insert("credentials".into(), Value::Object(parse(credentials)?));
     serde_json::from_value(Value::Object(map)).map_err(corrupt)
-}
-
-/// Statics holding each `Script` (hashed once, then run by `EVALSHA`).
-macro_rules! scripts {
-    ($($(#[$doc:meta])* $name:ident = $lua:expr;)*) => {$(
-        $(#[$doc])*
-        static $name: LazyLock<Script> = LazyLock::new(|| Script::new($lua));
-    )*};
-}
-
-/// Current server time in ms: every instance measures TTLs on the same clock.
-macro_rules! lua_now {
-    () => {
-        "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    };
 }
 
 scripts! {

@@ -38,7 +38,8 @@ async fn redis() -> Option<Backend> {
     })
 }
 
-/// One test module per backend, each running every shared test against a fresh store.
+/// One test module per backend, each running every shared test (functions of the invoking
+/// module) against a fresh store.
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
         suite!(@backend embedded: $($test),*);
@@ -49,7 +50,7 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    if let Some(backend) = super::$backend().await {
+                    if let Some(backend) = crate::store::tests::$backend().await {
                         super::$test(&backend.store).await;
                     }
                 }
@@ -57,6 +58,9 @@ macro_rules! suite {
         }
     };
 }
+
+// Declared after `suite!`, which it uses.
+pub(super) mod keys;
 
 suite!(
     kv_set_get_delete,

@@ -47,6 +47,8 @@ pub(super) fn build_engine(limits: &EngineLimits, cache_dir: &Path) -> Result<En
     pool.total_tables(limits.max_instances.saturating_mul(4));
     pool.total_stacks(limits.max_instances);
     pool.max_memory_size(limits.max_memory_bytes);
+    // Batch the madvise calls that reset returned slots, instead of one syscall per drop.
+    pool.decommit_batch_size(8);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     Engine::new(&config).map_err(|e| PluginError::Engine(e.to_string()))
