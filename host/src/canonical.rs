@@ -170,16 +170,19 @@ pub enum Event {
 }
 
 impl Event {
-    /// Bytes of client-visible payload, for the plugin's output cap.
+    /// Bytes this event costs the client, for the plugin's output cap: its payload plus a
+    /// fixed framing overhead, so floods of empty events count too.
     pub fn payload_len(&self) -> usize {
-        match self {
-            Event::TextDelta(s) | Event::ThinkingDelta(s) | Event::ThinkingSignature(s) => s.len(),
-            Event::ToolCallStart { id, name, .. } => id.len() + name.len(),
-            Event::ToolCallDelta { partial_json, .. } => partial_json.len(),
-            Event::Media(m) => m.url.len(),
-            Event::MessageStart { id, .. } => id.as_ref().map_or(0, String::len),
-            Event::ToolCallEnd(_) | Event::Usage(_) | Event::Stop(_) => 0,
-        }
+        const FRAMING: usize = 128;
+        FRAMING
+            + match self {
+                Event::TextDelta(s) | Event::ThinkingDelta(s) | Event::ThinkingSignature(s) => s.len(),
+                Event::ToolCallStart { id, name, .. } => id.len() + name.len(),
+                Event::ToolCallDelta { partial_json, .. } => partial_json.len(),
+                Event::Media(m) => m.url.len(),
+                Event::MessageStart { id, .. } => id.as_ref().map_or(0, String::len),
+                Event::ToolCallEnd(_) | Event::Usage(_) | Event::Stop(_) => 0,
+            }
     }
 }
 

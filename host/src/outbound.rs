@@ -96,14 +96,24 @@ impl Outbound {
         loop {
             let method = reqwest::Method::from_bytes(req.method.as_bytes())
                 .map_err(|_| OutboundError::Protocol(format!("bad method `{}`", req.method)))?;
-            let mut builder = self.client.request(method, url.clone()).timeout(timeout);
+            // No reqwest `.timeout()`: it would also bound the body, cutting long streams. The
+            // head is bounded here; each body read has its own idle limit (`BodyReader`).
+            let mut builder = self.client.request(method, url.clone());
             for (name, value) in &req.headers {
+                if forbidden_header(name) {
+                    return Err(OutboundError::Denied(format!(
+                        "header `{name}` is set by the host"
+                    )));
+                }
                 builder = builder.header(name, value);
             }
             if !req.body.is_empty() {
                 builder = builder.body(req.body.clone());
             }
-            let resp = builder.send().await.map_err(map_reqwest_error)?;
+            let resp = tokio::time::timeout(timeout, builder.send())
+                .await
+                .map_err(|_| OutboundError::Timeout)?
+                .map_err(map_reqwest_error)?;
             let status = resp.status();
             if status.is_redirection()
                 && redirects_left > 0
@@ -183,6 +193,9 @@ impl Outbound {
             let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
                 .map_err(|e| OutboundError::Protocol(e.to_string()))?;
             for (n, v) in headers {
+                if forbidden_header(n) || n.to_ascii_lowercase().starts_with("sec-websocket-") {
+                    return Err(OutboundError::Denied(format!("header `{n}` is set by the host")));
+                }
                 let name = http::HeaderName::from_bytes(n.as_bytes())
                     .map_err(|_| OutboundError::Protocol(format!("bad header name `{n}`")))?;
                 let value = http::HeaderValue::from_str(v)
@@ -252,6 +265,23 @@ impl BodyReader {
         }
         Ok(out)
     }
+}
+
+/// Headers a plugin may not set: `Host` would route a granted connection to an ungranted
+/// virtual host behind a shared ingress; the others are framing the host owns.
+fn forbidden_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "keep-alive"
+    ) || n.starts_with("proxy-")
 }
 
 /// Parses `raw` and checks scheme, host and port against the grants. IP literals must be
@@ -342,6 +372,21 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            let o = v6.octets();
+            let embedded = |i: usize| IpAddr::V4(std::net::Ipv4Addr::new(o[i], o[i + 1], o[i + 2], o[i + 3]));
+            // Forms that carry an IPv4 address reach it through a translator: judge that address.
+            if s[0] == 0x0064 && s[1] == 0xff9b {
+                return is_public(embedded(12)); // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+            }
+            if s[0] == 0x2002 {
+                return is_public(embedded(2)); // 6to4
+            }
+            if s[..6] == [0; 6] {
+                return false; // IPv4-compatible ::/96 (and ::, ::1)
+            }
+            if (s[0] & 0xe000) != 0x2000 {
+                return false; // only global unicast 2000::/3 is public
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()

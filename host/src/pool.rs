@@ -174,7 +174,12 @@ impl AccountPool {
                 true,
             ),
             ProviderError::Transient(_) => (Some(c.transient_cooldown), false, true),
-            ProviderError::Upstream { status, .. } => (Some(c.transient_cooldown), false, *status >= 500),
+            // A 4xx is usually the request's fault: no cooldown (or any client could bench every
+            // account), except timeouts and rate limits, which are the account's.
+            ProviderError::Upstream { status, .. } => {
+                let account_side = *status >= 500 || matches!(status, 408 | 429);
+                (account_side.then_some(c.transient_cooldown), false, account_side)
+            }
             ProviderError::BadRequest(_) | ProviderError::ModelNotFound(_) | ProviderError::Internal(_) => {
                 (None, false, false)
             }
@@ -184,7 +189,7 @@ impl AccountPool {
         r.failures += 1;
         r.last_error = Some(err.to_string());
         if let Some(d) = cooldown {
-            r.cooldown_until_ms = now + d.as_millis() as u64;
+            r.cooldown_until_ms = now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         }
         if disable {
             r.disabled = Some(err.to_string());

@@ -318,6 +318,8 @@ pub struct ClaudeEncoder {
     emitted: String,
     /// Text that arrived while a tool block was open; emitted once the tool blocks close.
     late_text: String,
+    /// Thinking events that arrived while a tool block was open; replayed likewise.
+    late_events: Vec<Event>,
     out: String,
 }
 
@@ -347,6 +349,7 @@ impl ClaudeEncoder {
             prompt_estimate,
             emitted: String::new(),
             late_text: String::new(),
+            late_events: Vec::new(),
             out: String::new(),
         }
     }
@@ -436,6 +439,12 @@ impl ClaudeEncoder {
     fn flush_next_tool(&mut self) {
         if let Some((&call, _)) = self.pending.iter().find(|(_, p)| !p.id.is_empty()) {
             self.emit_tool(call);
+        } else if !self.late_events.is_empty() {
+            for e in std::mem::take(&mut self.late_events) {
+                let out = self.push(&e);
+                self.out.push_str(&out);
+            }
+            self.flush_next_tool();
         } else if !self.late_text.is_empty() {
             let text = std::mem::take(&mut self.late_text);
             let index = self.open_block(Open::Text, json!({"type": "text", "text": ""}));
@@ -473,6 +482,11 @@ impl Encoder for ClaudeEncoder {
                 };
                 self.delta(index, json!({"type": "text_delta", "text": t}));
             }
+            // Claude blocks are sequential: closing an open tool block for thinking would cut its
+            // input short, so thinking that arrives meanwhile waits like late text does.
+            Event::ThinkingDelta(_) | Event::ThinkingSignature(_) if self.tool_open() => {
+                self.late_events.push(event.clone());
+            }
             Event::ThinkingDelta(t) => {
                 let index = match self.open {
                     Some((Open::Thinking, i)) => i,
@@ -483,7 +497,7 @@ impl Encoder for ClaudeEncoder {
                 };
                 self.delta(index, json!({"type": "thinking_delta", "thinking": t}));
             }
-            Event::ThinkingSignature(s) => {
+            Event::ThinkingSignature(sig) => {
                 let index = match self.open {
                     Some((Open::Thinking, i)) => i,
                     _ => self.open_block(
@@ -491,7 +505,7 @@ impl Encoder for ClaudeEncoder {
                         json!({"type": "thinking", "thinking": "", "signature": ""}),
                     ),
                 };
-                self.delta(index, json!({"type": "signature_delta", "signature": s}));
+                self.delta(index, json!({"type": "signature_delta", "signature": sig}));
                 self.close_open();
             }
             Event::ToolCallStart { index, id, name } => {

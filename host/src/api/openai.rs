@@ -477,7 +477,7 @@ impl Encoder for OpenAiEncoder {
 fn usage_json(u: &Usage, prompt_estimate: u32, emitted: &str) -> Value {
     let prompt = u.input_tokens.unwrap_or(prompt_estimate);
     let completion = super::output_tokens(u, emitted);
-    let mut v = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    let mut v = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt.saturating_add(completion)});
     if let Some(cached) = u.cache_read_input_tokens {
         v["prompt_tokens_details"] = json!({"cached_tokens": cached});
     }

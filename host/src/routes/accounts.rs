@@ -160,7 +160,11 @@ pub(super) async fn check(
         id: &a.id,
         credentials: &a.credentials,
     };
-    match plugin.check_account(&request_id, account).await {
+    let deadline = app.config().server.request_timeout;
+    let result = tokio::time::timeout(deadline, plugin.check_account(&request_id, account))
+        .await
+        .map_err(|_| ApiError::timeout())?;
+    match result {
         Ok(check) => {
             app.pool().reset(&id);
             Ok(Json(json!({"ok": true, "check": check})))
@@ -184,14 +188,15 @@ pub(super) async fn usage(
         .get(&a.channel)
         .ok_or_else(|| ApiError::not_found("channel not loaded"))?;
     let request_id = super::request_id(&headers);
-    let quota = plugin
-        .usage(
-            &request_id,
-            CallAccount {
-                id: &a.id,
-                credentials: &a.credentials,
-            },
-        )
-        .await?;
+    let account = CallAccount {
+        id: &a.id,
+        credentials: &a.credentials,
+    };
+    let quota = tokio::time::timeout(
+        app.config().server.request_timeout,
+        plugin.usage(&request_id, account),
+    )
+    .await
+    .map_err(|_| ApiError::timeout())??;
     Ok(Json(json!({"usage": quota})))
 }

@@ -88,7 +88,17 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
 
     if !request.stream {
         let mut events = Vec::new();
-        while let Some(batch) = next_before(&mut stream, deadline).await? {
+        loop {
+            let batch = match next_classified(&mut stream, deadline).await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(failure) => {
+                    if let Some(p) = &failure.provider {
+                        lease.report_failure(p);
+                    }
+                    return Err(failure.api);
+                }
+            };
             let done = batch.iter().any(|e| matches!(e, Event::Stop(_)));
             events.extend(batch);
             if done {
@@ -126,12 +136,6 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     set_version(&mut resp, &version);
     Ok(resp)
-}
-
-async fn next_before(stream: &mut ChatStream, deadline: Instant) -> Result<Option<Vec<Event>>, ApiError> {
-    Ok(tokio::time::timeout_at(deadline.into(), stream.next())
-        .await
-        .map_err(|_| ApiError::timeout())??)
 }
 
 /// A failure after the stream began: what the client sees, and the upstream's classification

@@ -20,7 +20,14 @@ pub(super) async fn ready(State(app): State<App>) -> impl IntoResponse {
     let ok = store.is_ok() && plugins > 0;
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
-        "store": store.map_or_else(|e| e.to_string(), |()| "ok".into()),
+        // Only a status word: the error text (hosts, paths) is for the logs, not the public.
+        "store": match &store {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: store unavailable");
+                "unavailable"
+            }
+        },
         "plugins": plugins,
     });
     let status = if ok {

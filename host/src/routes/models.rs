@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::keys::ApiKey;
 use crate::store::ModelEntry;
 
 fn anthropic(headers: &HeaderMap) -> bool {
@@ -22,14 +23,25 @@ fn entry_json(m: &ModelEntry, anthropic: bool) -> Value {
     }
 }
 
-fn list(app: &App, channel: Option<&str>, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+fn list(
+    app: &App,
+    channel: Option<&str>,
+    headers: &HeaderMap,
+    key: Option<&ApiKey>,
+) -> Result<Json<Value>, ApiError> {
     if let Some(c) = channel
         && app.plugins().get(c).is_none()
     {
         return Err(ApiError::not_found(format!("no channel `{c}`")));
     }
     let plugins = app.plugins();
-    let models = app.models().list(channel, |c| plugins.get(c).is_some());
+    // A scoped key sees only the models it may use.
+    let models: Vec<ModelEntry> = app
+        .models()
+        .list(channel, |c| plugins.get(c).is_some())
+        .into_iter()
+        .filter(|m| key.is_none_or(|k| k.allows(&m.channel, &m.id)))
+        .collect();
     let a = anthropic(headers);
     let data: Vec<Value> = models.iter().map(|m| entry_json(m, a)).collect();
     Ok(Json(if a {
@@ -39,20 +51,27 @@ fn list(app: &App, channel: Option<&str>, headers: &HeaderMap) -> Result<Json<Va
     }))
 }
 
-fn one(app: &App, channel: Option<&str>, id: &str, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+fn one(
+    app: &App,
+    channel: Option<&str>,
+    id: &str,
+    headers: &HeaderMap,
+    key: Option<&ApiKey>,
+) -> Result<Json<Value>, ApiError> {
     let plugins = app.plugins();
     let m = app
         .models()
         .resolve(channel, id, |c| plugins.get(c).is_some())
+        .filter(|m| key.is_none_or(|k| k.allows(&m.channel, &m.id)))
         .ok_or_else(|| ApiError::not_found(format!("model not found: `{id}`")))?;
     Ok(Json(entry_json(&m, anthropic(headers))))
 }
 
 pub(super) async fn all(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    super::client_auth::authenticate(&app, &headers)
+    let key = super::client_auth::authenticate(&app, &headers)
         .await
         .map_err(ApiError::openai)?;
-    list(&app, None, &headers)
+    list(&app, None, &headers, key.as_ref())
 }
 
 pub(super) async fn of_channel(
@@ -60,10 +79,10 @@ pub(super) async fn of_channel(
     Path(channel): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    super::client_auth::authenticate(&app, &headers)
+    let key = super::client_auth::authenticate(&app, &headers)
         .await
         .map_err(ApiError::openai)?;
-    list(&app, Some(&channel), &headers)
+    list(&app, Some(&channel), &headers, key.as_ref())
 }
 
 pub(super) async fn get(
@@ -71,10 +90,10 @@ pub(super) async fn get(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    super::client_auth::authenticate(&app, &headers)
+    let key = super::client_auth::authenticate(&app, &headers)
         .await
         .map_err(ApiError::openai)?;
-    one(&app, None, &id, &headers)
+    one(&app, None, &id, &headers, key.as_ref())
 }
 
 pub(super) async fn get_in_channel(
@@ -82,8 +101,8 @@ pub(super) async fn get_in_channel(
     Path((channel, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    super::client_auth::authenticate(&app, &headers)
+    let key = super::client_auth::authenticate(&app, &headers)
         .await
         .map_err(ApiError::openai)?;
-    one(&app, Some(&channel), &id, &headers)
+    one(&app, Some(&channel), &id, &headers, key.as_ref())
 }

@@ -19,6 +19,8 @@ use crate::config::{PluginConfig, PluginGrants};
 
 /// How long a request waits for a free instance slot before the plugin counts as busy.
 const SLOT_WAIT: Duration = Duration::from_secs(5);
+/// Upper bound for the `describe` call that validates a new component.
+const DESCRIBE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A compiled, validated plugin version, ready to instantiate. Requests hold an `Arc` to the
 /// version they started on, so a hot swap never disturbs them.
@@ -92,7 +94,11 @@ impl LoadedPlugin {
             slots,
             services,
         });
-        let info = plugin.describe("load").await?;
+        // `describe` must not do I/O, but a hostile guest could wait on an import forever (import
+        // waits are not CPU time): bound validation so a reload can never hang.
+        let info = tokio::time::timeout(DESCRIBE_DEADLINE, plugin.describe("load"))
+            .await
+            .map_err(|_| PluginError::Invalid("describe did not return within 10 s".into()))??;
         if info.name != cfg.name {
             return Err(PluginError::Invalid(format!(
                 "component describes itself as `{}` but is configured as `{}`",
