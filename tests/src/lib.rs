@@ -43,12 +43,20 @@ impl TestGateway {
     /// by the gateway's plugin directory. Components named in `components` are copied there
     /// first (as `<name>.wasm`), so tests can replace them without touching the build output.
     pub async fn start(components: &[&str], plugins: &str) -> TestGateway {
+        Self::start_on(None, components, plugins).await
+    }
+
+    /// The shared setup of [`TestGateway::start`] and [`TestGateway::start_on_redis`].
+    async fn start_on(redis_url: Option<&str>, components: &[&str], plugins: &str) -> TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let plugin_dir = dir.path().join("plugins");
         std::fs::create_dir_all(&plugin_dir).expect("plugin dir");
         for name in components {
             std::fs::copy(wasm(name), plugin_dir.join(format!("{name}.wasm"))).expect("copy component");
         }
+        let redis = redis_url
+            .map(|u| format!("redis_url = \"{u}\""))
+            .unwrap_or_default();
         let text = format!(
             r#"
 [server]
@@ -58,6 +66,7 @@ shutdown_grace_secs = 5
 keepalive_secs = 1
 [store]
 data_dir = "data"
+{redis}
 [admin]
 token = "test-admin-token-0123456789"
 [runtime]
@@ -244,35 +253,7 @@ impl TestGateway {
     /// Like [`TestGateway::start`], but the gateway keeps its state in `redis`; start several
     /// on one `TestRedis` to test instances sharing a store.
     pub async fn start_on_redis(redis: &TestRedis, components: &[&str], plugins: &str) -> TestGateway {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let plugin_dir = dir.path().join("plugins");
-        std::fs::create_dir_all(&plugin_dir).expect("plugin dir");
-        for name in components {
-            std::fs::copy(wasm(name), plugin_dir.join(format!("{name}.wasm"))).expect("copy component");
-        }
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-request_timeout_secs = 30
-shutdown_grace_secs = 5
-keepalive_secs = 1
-[store]
-data_dir = "data"
-redis_url = "{redis}"
-[admin]
-token = "test-admin-token-0123456789"
-[runtime]
-plugin_dir = "plugins"
-cache_dir = "{cache}"
-max_total_instances = 64
-{plugins}
-"#,
-            redis = redis.url(),
-            cache = shared_cache_dir().display(),
-        );
-        let config = Config::parse(&text, dir.path(), &Default::default()).expect("test config is valid");
-        Self::start_with(config, dir).await
+        Self::start_on(Some(&redis.url()), components, plugins).await
     }
 }
 

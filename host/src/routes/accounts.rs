@@ -1,5 +1,7 @@
 //! Admin account routes: CRUD with redacted credentials, `check` and `usage` through the plugin.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::store::{Account, AccountPatch, StoreError};
-use crate::wasm::CallAccount;
+use crate::wasm::{CallAccount, LoadedPlugin};
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
@@ -143,6 +145,16 @@ pub(super) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The account and the plugin that serves its channel, for calls into the plugin.
+async fn with_plugin(app: &App, id: &str) -> Result<(Account, Arc<LoadedPlugin>), ApiError> {
+    let a = app.store().get_account(id).await.map_err(store_error)?;
+    let plugin = app
+        .plugins()
+        .get(&a.channel)
+        .ok_or_else(|| ApiError::not_found("channel not loaded"))?;
+    Ok((a, plugin))
+}
+
 /// Verifies the account with its upstream (the plugin's `check-account`); success clears an
 /// auth disable or cooldown.
 pub(super) async fn check(
@@ -150,11 +162,7 @@ pub(super) async fn check(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let a = app.store().get_account(&id).await.map_err(store_error)?;
-    let plugin = app
-        .plugins()
-        .get(&a.channel)
-        .ok_or_else(|| ApiError::not_found("channel not loaded"))?;
+    let (a, plugin) = with_plugin(&app, &id).await?;
     let request_id = super::request_id(&headers);
     let account = CallAccount {
         id: &a.id,
@@ -182,11 +190,7 @@ pub(super) async fn usage(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let a = app.store().get_account(&id).await.map_err(store_error)?;
-    let plugin = app
-        .plugins()
-        .get(&a.channel)
-        .ok_or_else(|| ApiError::not_found("channel not loaded"))?;
+    let (a, plugin) = with_plugin(&app, &id).await?;
     let request_id = super::request_id(&headers);
     let account = CallAccount {
         id: &a.id,
