@@ -24,6 +24,7 @@ const DEFAULT_MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_MAX_TOTAL_INSTANCES: u32 = 1000;
 const DEFAULT_KEEPALIVE_SECS: u64 = 15;
+const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
 
 /// Everything the gateway needs to start; built once, then shared read-only.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Upstream silence after which a stream gets a keep-alive (`ping` / `: keep-alive`).
     pub keepalive: Duration,
+    /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
 }
 
 /// Failover and cooldown policy of the account pool.
@@ -58,6 +61,9 @@ pub struct PoolConfig {
     pub quota_cooldown: Duration,
     /// Cooldown after a transient failure (network, 5xx).
     pub transient_cooldown: Duration,
+    /// How long a lease outlives its holder's last renewal (held leases renew every third of
+    /// it), so a crashed instance's capacity comes back after at most this long.
+    pub lease_ttl: Duration,
 }
 
 impl Default for PoolConfig {
@@ -67,6 +73,7 @@ impl Default for PoolConfig {
             rate_limit_cooldown: Duration::from_secs(60),
             quota_cooldown: Duration::from_secs(3600),
             transient_cooldown: Duration::from_secs(5),
+            lease_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +88,14 @@ pub struct StoreConfig {
 pub struct AdminConfig {
     /// Static admin token accepted as `Authorization: Bearer` / `X-Admin-Token`.
     pub token: Option<String>,
+    /// Admin password (login, Basic auth). Without one, a password is generated at first start,
+    /// stored hashed and shown once.
+    pub password: Option<String>,
+    pub session_ttl: Duration,
+    /// Failed password attempts allowed per client address and minute.
+    pub max_login_failures_per_minute: u32,
+    /// Mark the session cookie `Secure` (when served over HTTPS, e.g. behind a TLS proxy).
+    pub cookie_secure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +151,7 @@ struct RawServer {
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     keepalive_secs: Option<u64>,
+    metrics_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +161,7 @@ struct RawPool {
     rate_limit_cooldown_secs: Option<u64>,
     quota_cooldown_secs: Option<u64>,
     transient_cooldown_secs: Option<u64>,
+    lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +175,10 @@ struct RawStore {
 #[serde(deny_unknown_fields, default)]
 struct RawAdmin {
     token: Option<String>,
+    password: Option<String>,
+    session_ttl_secs: Option<u64>,
+    max_login_failures_per_minute: Option<u32>,
+    cookie_secure: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +269,11 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
             raw.server.keepalive_secs.unwrap_or(DEFAULT_KEEPALIVE_SECS),
             errors,
         )),
+        metrics_token: raw
+            .server
+            .metrics_token
+            .and_then(|v| resolve_secret("server.metrics_token", &v, env, errors))
+            .filter(|v| !v.is_empty()),
     };
 
     let d = PoolConfig::default();
@@ -261,6 +287,11 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
         rate_limit_cooldown: secs(raw.pool.rate_limit_cooldown_secs, d.rate_limit_cooldown),
         quota_cooldown: secs(raw.pool.quota_cooldown_secs, d.quota_cooldown),
         transient_cooldown: secs(raw.pool.transient_cooldown_secs, d.transient_cooldown),
+        lease_ttl: Duration::from_secs(positive(
+            "pool.lease_ttl_secs",
+            raw.pool.lease_ttl_secs.unwrap_or(d.lease_ttl.as_secs()),
+            errors,
+        )),
     };
 
     let data_dir = resolve_path(base, raw.store.data_dir.as_deref().unwrap_or("data"));
@@ -278,11 +309,32 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
             .token
             .and_then(|v| resolve_secret("admin.token", &v, env, errors))
             .filter(|v| !v.is_empty()),
+        password: raw
+            .admin
+            .password
+            .and_then(|v| resolve_secret("admin.password", &v, env, errors))
+            .filter(|v| !v.is_empty()),
+        session_ttl: Duration::from_secs(positive(
+            "admin.session_ttl_secs",
+            raw.admin.session_ttl_secs.unwrap_or(DEFAULT_SESSION_TTL_SECS),
+            errors,
+        )),
+        max_login_failures_per_minute: positive(
+            "admin.max_login_failures_per_minute",
+            u64::from(raw.admin.max_login_failures_per_minute.unwrap_or(5)),
+            errors,
+        ) as u32,
+        cookie_secure: raw.admin.cookie_secure.unwrap_or(false),
     };
     if let Some(token) = &admin.token
         && token.len() < 16
     {
         errors.push("admin.token: must be at least 16 characters".to_owned());
+    }
+    if let Some(password) = &admin.password
+        && password.chars().count() < 12
+    {
+        errors.push("admin.password: must be at least 12 characters".to_owned());
     }
 
     let plugin_dir = resolve_path(base, raw.runtime.plugin_dir.as_deref().unwrap_or("plugins"));

@@ -107,8 +107,23 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
     }
 
+    /// 429 with `retry-after` (whole seconds, at least one).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after.as_secs().max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", message)
+        }
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded_error", message)
+    }
+
+    /// The store failed on a public route: 503 with a message that names no internals (backend,
+    /// driver error, address, path); those go to the log, as on `/readyz`.
+    pub fn store_unavailable(e: &crate::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store unavailable");
+        Self::unavailable("the gateway's store is unavailable; retry shortly")
     }
 
     fn upstream(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
@@ -180,6 +195,7 @@ impl From<crate::pool::PoolError> for ApiError {
             crate::pool::PoolError::NoneAvailable => {
                 ApiError::unavailable("no account of this channel is available right now")
             }
+            crate::pool::PoolError::Store(e) => ApiError::unavailable(format!("store unavailable: {e}")),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! Start at [`app::App::build`] (wiring), [`routes::router`] (HTTP surface) and
 //! [`wasm::PluginRegistry`] (the plugin runtime). `ARCHITECTURE.md` has the map.
 
+pub mod admin_auth;
 pub mod api;
 pub mod app;
 pub mod canonical;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod live;
 pub mod metrics;
 pub mod models;
 pub mod outbound;

@@ -54,15 +54,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(plugin = %p.name, version = %p.info.version, "serving /{}/v1/...", p.name);
     }
     announce(&format!("gateway listening on http://{addr}"));
-    if app.admin_token_generated() {
-        announce(&format!(
-            "admin API: no admin.token configured, generated one for this run: {}\n  \
-             e.g. curl -H 'Authorization: Bearer {}' http://{addr}/api/plugins",
-            app.admin_token(),
-            app.admin_token()
-        ));
-    } else {
-        announce("admin API: send `Authorization: Bearer <admin.token from the config>`");
+    match app.generated_password() {
+        Some(password) => announce(&format!(
+            "admin: no admin.password configured, so one was generated; it is shown only now \
+             (only its hash is stored):\n  {password}\n  \
+             log in at POST http://{addr}/api/login with {{\"password\": \"…\"}}, or use Basic auth, e.g.\n  \
+             curl -u admin:{password} http://{addr}/api/plugins"
+        )),
+        None => announce(
+            "admin: log in with the admin password (admin.password, or the one printed at first \
+             start), or send the admin.token as `Authorization: Bearer <token>`",
+        ),
     }
     server.run(server::shutdown_signal()).await?;
     Ok(())

@@ -36,6 +36,7 @@ impl ModelRegistry {
                     kind: m.kind,
                     enabled: true,
                     is_default: m.is_default,
+                    version: 0,
                 })
                 .collect();
             let inserted = self.store.seed_models(entries).await?;

@@ -1,45 +1,35 @@
 //! Account pool: least-loaded pick, leases released on every path, cooldowns per error class.
 //!
-//! Runtime state (in-flight counts, cooldowns, auth disables, last errors) lives in this
-//! process; accounts themselves live in the store. Sharing this state across instances through
-//! Redis is the next step (see the store issue).
+//! The policy (which account, which cooldown for which failure) lives here; the state (leases,
+//! cooldowns, disables, counters) lives in the store, so instances sharing a Redis share it.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand::seq::IndexedRandom;
+use arc_swap::ArcSwap;
+use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::canonical::ProviderError;
 use crate::config::PoolConfig;
-use crate::store::Account;
+use crate::store::{Account, LeaseCandidate, LeaseOutcome, Store, StoreError};
 
 /// Why no account could be leased.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum PoolError {
     /// Every usable account is cooling down; the earliest is free again after this long.
     AllCooling(Duration),
     /// No enabled, healthy account with spare capacity.
     NoneAvailable,
+    /// The store holding the pool state did not answer.
+    Store(StoreError),
 }
 
-#[derive(Debug, Default)]
-struct Runtime {
-    inflight: u32,
-    /// Unix ms until which the account is not picked.
-    cooldown_until_ms: u64,
-    /// Set by an auth failure; cleared by an admin edit or a successful check.
-    disabled: Option<String>,
-    last_error: Option<String>,
-    requests: u64,
-    failures: u64,
-}
-
-/// Pool state shared by every request of one gateway.
+/// Pool policy of one gateway over the store's shared state.
 pub struct AccountPool {
-    config: PoolConfig,
-    state: Mutex<HashMap<String, Runtime>>,
+    config: ArcSwap<PoolConfig>,
+    store: Store,
 }
 
 /// One unit of an account's capacity, held for the whole request (stream included).
@@ -47,20 +37,24 @@ pub struct AccountPool {
 pub struct Lease {
     pool: Arc<AccountPool>,
     pub account: Account,
+    id: String,
+    /// Keeps a shared lease alive while it is held; aborted on drop.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Lease {
     /// Records a failure of the leased account (see [`AccountPool::report_failure`]).
-    pub fn report_failure(&self, err: &ProviderError) -> bool {
-        self.pool.report_failure(&self.account.id, err)
+    pub async fn report_failure(&self, err: &ProviderError) -> bool {
+        self.pool.report_failure(&self.account.id, err).await
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(r) = self.pool.lock().get_mut(&self.account.id) {
-            r.inflight = r.inflight.saturating_sub(1);
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
         }
+        self.pool.store.lease_release_detached(&self.account.id, &self.id);
     }
 }
 
@@ -77,6 +71,8 @@ pub struct AccountStatus {
     pub max_inflight: u32,
     pub inflight: u32,
     pub cooldown_until_ms: Option<u64>,
+    /// Why the pool disabled the account (an auth failure), until an edit or a passing check.
+    pub disabled_reason: Option<String>,
     pub last_error: Option<String>,
     pub requests: u64,
     pub failures: u64,
@@ -91,76 +87,86 @@ fn now_ms() -> u64 {
 // === impl AccountPool ===
 
 impl AccountPool {
-    pub fn new(config: PoolConfig) -> Self {
+    pub fn new(config: PoolConfig, store: Store) -> Self {
         AccountPool {
-            config,
-            state: Mutex::new(HashMap::new()),
+            config: ArcSwap::from_pointee(config),
+            store,
         }
     }
 
-    pub fn max_attempts(&self) -> u32 {
-        self.config.max_attempts
+    pub fn config(&self) -> Arc<PoolConfig> {
+        self.config.load_full()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Runtime>> {
-        // A poisoned lock only means a panic elsewhere; the counters are still meaningful.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Applies a new policy to requests that start from now on.
+    pub fn set_config(&self, config: PoolConfig) {
+        self.config.store(Arc::new(config));
+    }
+
+    pub fn max_attempts(&self) -> u32 {
+        self.config.load().max_attempts
     }
 
     /// Leases the least-loaded usable account (in-flight / weight, random among ties),
     /// skipping `exclude` (accounts already tried by this request).
-    pub fn acquire(
+    pub async fn acquire(
         self: &Arc<Self>,
         accounts: &[Account],
         exclude: &HashSet<String>,
     ) -> Result<Lease, PoolError> {
-        let now = now_ms();
-        let mut state = self.lock();
-        let mut best: Vec<&Account> = Vec::new();
-        let mut best_score = f64::INFINITY;
-        let mut soonest_free: Option<u64> = None;
-        for a in accounts.iter().filter(|a| a.enabled && !exclude.contains(&a.id)) {
-            let r = state.entry(a.id.clone()).or_default();
-            if r.disabled.is_some() {
-                continue;
-            }
-            if r.cooldown_until_ms > now {
-                soonest_free = Some(soonest_free.map_or(r.cooldown_until_ms, |s| s.min(r.cooldown_until_ms)));
-                continue;
-            }
-            if r.inflight >= a.max_inflight.max(1) {
-                continue;
-            }
-            let score = f64::from(r.inflight) / f64::from(a.weight.max(1));
-            if score < best_score {
-                best_score = score;
-                best.clear();
-            }
-            if score <= best_score {
-                best.push(a);
-            }
-        }
-        let Some(chosen) = best.choose(&mut rand::rng()).map(|a| (*a).clone()) else {
-            return Err(match soonest_free {
-                Some(t) => PoolError::AllCooling(Duration::from_millis(t.saturating_sub(now))),
-                None => PoolError::NoneAvailable,
-            });
+        let mut usable: Vec<&Account> = accounts
+            .iter()
+            .filter(|a| a.enabled && !exclude.contains(&a.id))
+            .collect();
+        // The store takes the first of equally loaded accounts: shuffling makes that random.
+        usable.shuffle(&mut rand::rng());
+        let candidates: Vec<LeaseCandidate> = usable
+            .iter()
+            .map(|a| LeaseCandidate {
+                id: a.id.clone(),
+                max_inflight: a.max_inflight,
+                weight: a.weight,
+            })
+            .collect();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let ttl = self.config.load().lease_ttl;
+        let outcome = self
+            .store
+            .lease_acquire(&candidates, &id, ttl)
+            .await
+            .map_err(PoolError::Store)?;
+        let account = match outcome {
+            LeaseOutcome::Leased(i) => usable[i].clone(),
+            LeaseOutcome::AllCooling(wait) => return Err(PoolError::AllCooling(wait)),
+            LeaseOutcome::NoneAvailable => return Err(PoolError::NoneAvailable),
         };
-        let r = state.entry(chosen.id.clone()).or_default();
-        r.inflight += 1;
-        r.requests += 1;
-        drop(state);
+        let heartbeat = matches!(self.store, Store::Redis(_)).then(|| {
+            let (store, account, id) = (self.store.clone(), account.id.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(ttl / 3);
+                tick.tick().await; // the first tick is immediate
+                loop {
+                    tick.tick().await;
+                    match store.lease_renew(&account, &id, ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(account, "lease lapsed while held (store outage?)"),
+                        Err(e) => tracing::warn!(account, error = %e, "lease renewal failed"),
+                    }
+                }
+            })
+        });
         Ok(Lease {
             pool: self.clone(),
-            account: chosen,
+            account,
+            id,
+            heartbeat,
         })
     }
 
     /// Records a failure of `account_id` and applies its cooldown. Returns whether another
     /// account may be tried (never for errors that another account cannot fix).
-    pub fn report_failure(&self, account_id: &str, err: &ProviderError) -> bool {
-        let now = now_ms();
-        let c = &self.config;
+    pub async fn report_failure(&self, account_id: &str, err: &ProviderError) -> bool {
+        let c = self.config.load();
         let (cooldown, disable, failover) = match err {
             ProviderError::AuthFailed(_) => (None, true, true),
             ProviderError::RateLimited { retry_after_ms, .. } => (
@@ -169,7 +175,9 @@ impl AccountPool {
                 true,
             ),
             ProviderError::QuotaExhausted { reset_at_ms, .. } => (
-                Some(reset_at_ms.map_or(c.quota_cooldown, |t| Duration::from_millis(t.saturating_sub(now)))),
+                Some(reset_at_ms.map_or(c.quota_cooldown, |t| {
+                    Duration::from_millis(t.saturating_sub(now_ms()))
+                })),
                 false,
                 true,
             ),
@@ -184,40 +192,33 @@ impl AccountPool {
                 (None, false, false)
             }
         };
-        let mut state = self.lock();
-        let r = state.entry(account_id.to_owned()).or_default();
-        r.failures += 1;
-        r.last_error = Some(err.to_string());
-        if let Some(d) = cooldown {
-            r.cooldown_until_ms = now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        }
-        if disable {
-            r.disabled = Some(err.to_string());
+        if let Err(e) = self
+            .store
+            .pool_failure(account_id, &err.to_string(), cooldown, disable)
+            .await
+        {
+            // The request already failed; losing its bookkeeping must not fail it twice.
+            tracing::warn!(account = account_id, error = %e, "could not record an account failure");
         }
         failover
     }
 
     /// Clears an auth disable and any cooldown (after an admin edit or a successful check).
-    pub fn reset(&self, account_id: &str) {
-        if let Some(r) = self.lock().get_mut(account_id) {
-            r.disabled = None;
-            r.cooldown_until_ms = 0;
-        }
+    pub async fn reset(&self, account_id: &str) -> Result<(), StoreError> {
+        self.store.pool_reset(account_id).await
     }
 
     /// Runtime status of `accounts`, for the admin API.
-    pub fn status(&self, accounts: &[Account]) -> Vec<AccountStatus> {
-        let now = now_ms();
-        let state = self.lock();
-        accounts
+    pub async fn status(&self, accounts: &[Account]) -> Result<Vec<AccountStatus>, StoreError> {
+        let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+        let runtime = self.store.pool_runtime(&ids).await?;
+        Ok(accounts
             .iter()
-            .map(|a| {
-                let empty = Runtime::default();
-                let r = state.get(&a.id).unwrap_or(&empty);
-                let cooling = r.cooldown_until_ms > now;
+            .zip(runtime)
+            .map(|(a, r)| {
                 let status = if !a.enabled || r.disabled.is_some() {
                     "disabled"
-                } else if cooling {
+                } else if r.cooldown_until_ms.is_some() {
                     "cooling_down"
                 } else if r.inflight >= a.max_inflight.max(1) {
                     "full"
@@ -235,87 +236,16 @@ impl AccountPool {
                     weight: a.weight,
                     max_inflight: a.max_inflight,
                     inflight: r.inflight,
-                    cooldown_until_ms: cooling.then_some(r.cooldown_until_ms),
-                    last_error: r.last_error.clone(),
+                    cooldown_until_ms: r.cooldown_until_ms,
+                    disabled_reason: r.disabled,
+                    last_error: r.last_error,
                     requests: r.requests,
                     failures: r.failures,
                 }
             })
-            .collect()
+            .collect())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn account(id: &str, max_inflight: u32) -> Account {
-        Account {
-            id: id.into(),
-            channel: "c".into(),
-            name: id.into(),
-            credentials: Default::default(),
-            enabled: true,
-            weight: 1,
-            max_inflight,
-            version: 1,
-        }
-    }
-
-    fn pool() -> Arc<AccountPool> {
-        Arc::new(AccountPool::new(PoolConfig::default()))
-    }
-
-    #[test]
-    fn leases_respect_max_inflight_and_come_back_on_drop() {
-        let p = pool();
-        let accounts = [account("a", 2)];
-        let l1 = p.acquire(&accounts, &HashSet::new()).unwrap();
-        let l2 = p.acquire(&accounts, &HashSet::new()).unwrap();
-        assert_eq!(
-            p.acquire(&accounts, &HashSet::new()).err(),
-            Some(PoolError::NoneAvailable)
-        );
-        drop(l1);
-        let l3 = p.acquire(&accounts, &HashSet::new()).unwrap();
-        drop((l2, l3));
-        assert_eq!(p.status(&accounts)[0].inflight, 0);
-    }
-
-    #[test]
-    fn least_loaded_account_is_picked() {
-        let p = pool();
-        let accounts = [account("a", 4), account("b", 4)];
-        let first = p.acquire(&accounts, &HashSet::new()).unwrap();
-        let second = p.acquire(&accounts, &HashSet::new()).unwrap();
-        assert_ne!(first.account.id, second.account.id);
-    }
-
-    #[test]
-    fn failures_cool_down_or_disable_by_class() {
-        let p = pool();
-        let accounts = [account("a", 4), account("b", 4)];
-        assert!(p.report_failure("a", &ProviderError::AuthFailed("x".into())));
-        assert_eq!(p.status(&accounts)[0].status, "disabled");
-        let rate = ProviderError::RateLimited {
-            retry_after_ms: Some(5_000),
-            message: "x".into(),
-        };
-        assert!(p.report_failure("b", &rate));
-        match p.acquire(&accounts, &HashSet::new()) {
-            Err(PoolError::AllCooling(d)) => {
-                assert!(d <= Duration::from_secs(5) && d > Duration::from_secs(3))
-            }
-            other => panic!(
-                "expected AllCooling, got {:?}",
-                other.map(|l| l.account.id.clone())
-            ),
-        }
-        assert!(
-            !p.report_failure("b", &ProviderError::BadRequest("x".into())),
-            "no failover for bad requests"
-        );
-        p.reset("a");
-        assert_eq!(p.acquire(&accounts, &HashSet::new()).unwrap().account.id, "a");
-    }
-}
+mod tests;

@@ -2,6 +2,8 @@
 
 mod accounts;
 mod admin;
+mod admin_models;
+mod cache;
 mod chat;
 mod client_auth;
 mod completions;
@@ -9,11 +11,14 @@ mod health;
 mod keys;
 mod messages;
 mod models;
+mod session;
+mod settings;
+mod transfer;
 
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -31,6 +36,8 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::health))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/api/login", post(session::login))
+        .route("/api/logout", post(session::logout))
         .merge(admin_routes(app.clone()))
         // Claude Messages: per channel, routed by model, and the prefix Anthropic clients expect.
         .route("/{channel}/v1/messages", post(messages::by_channel))
@@ -68,6 +75,10 @@ fn admin_routes(app: App) -> Router<App> {
         .route("/api/plugins", get(admin::list_plugins))
         .route("/api/plugins/{name}/reload", post(admin::reload_plugin))
         .route("/api/queue", get(admin::queue))
+        .route(
+            "/api/config",
+            get(settings::get).post(settings::update).put(settings::update),
+        )
         .route("/api/accounts", get(accounts::list).post(accounts::create))
         .route(
             "/api/accounts/{id}",
@@ -75,6 +86,22 @@ fn admin_routes(app: App) -> Router<App> {
         )
         .route("/api/accounts/{id}/check", get(accounts::check))
         .route("/api/accounts/{id}/usage", get(accounts::usage))
+        .route("/api/accounts/{id}/test", post(accounts::probe::test))
+        .route("/api/accounts/test-all", post(accounts::probe::test_all))
+        .route("/api/models", get(admin_models::list).post(admin_models::create))
+        .route(
+            "/api/models/{key}",
+            get(admin_models::get)
+                .put(admin_models::update)
+                .delete(admin_models::delete),
+        )
+        .route("/api/export", get(transfer::export))
+        .route(
+            "/api/import",
+            post(transfer::import).layer(DefaultBodyLimit::max(transfer::MAX_IMPORT_BYTES)),
+        )
+        .route("/api/config/cache/stats", get(cache::stats))
+        .route("/api/config/cache/clear", post(cache::clear))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route(
             "/api/keys/{id}",

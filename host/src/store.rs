@@ -1,14 +1,18 @@
 //! The gateway's persistent state behind one typed API; the only module that knows key layouts.
 
 mod embedded;
+mod models;
+mod pool;
 mod redis;
 #[cfg(test)]
-mod test_redis;
+pub(crate) mod test_redis;
 #[cfg(test)]
 mod tests;
 
 pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
+pub use models::{ModelEntry, ModelPatch};
+pub use pool::{AccountRuntime, LeaseCandidate, LeaseOutcome};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +96,36 @@ impl AccountPatch {
     }
 }
 
+/// Upper bound on an account's credentials as [`credentials_size`] measures them, whoever
+/// writes them (admin, import, a plugin's refresh): every plugin call carries them in full.
+pub const MAX_CREDENTIALS_BYTES: usize = 64 * 1024;
+
+/// Size of credentials as stored: each field name's bytes plus its value's compact JSON. Both
+/// backends measure exactly this (Redis keeps one hash field per credential field).
+pub fn credentials_size(credentials: &serde_json::Map<String, serde_json::Value>) -> usize {
+    credentials
+        .iter()
+        .map(|(k, v)| k.len() + v.to_string().len())
+        .sum()
+}
+
+/// `QuotaExceeded` when `credentials` are over [`MAX_CREDENTIALS_BYTES`].
+pub(crate) fn check_credentials_size(
+    credentials: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), StoreError> {
+    let size = credentials_size(credentials);
+    if size > MAX_CREDENTIALS_BYTES {
+        return Err(credentials_too_large(size));
+    }
+    Ok(())
+}
+
+fn credentials_too_large(size: usize) -> StoreError {
+    StoreError::QuotaExceeded(format!(
+        "credentials of {size} bytes exceed the {MAX_CREDENTIALS_BYTES}-byte limit"
+    ))
+}
+
 fn default_true() -> bool {
     true
 }
@@ -102,21 +136,6 @@ fn default_weight() -> u32 {
 
 fn default_max_inflight() -> u32 {
     4
-}
-
-/// One client-facing model of a channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelEntry {
-    pub id: String,
-    pub channel: String,
-    pub upstream_name: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    pub kind: crate::canonical::ModelKind,
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub is_default: bool,
 }
 
 /// Per-namespace KV limits, taken from the plugin's grants.
@@ -207,7 +226,9 @@ impl Store {
 impl Store {
     /// Creates or replaces an account (admin create/import); the version becomes the previous
     /// one plus one (1 for a new account), whatever `account.version` says.
+    /// `QuotaExceeded` (nothing stored) when the credentials are over the size cap.
     pub async fn put_account(&self, account: Account) -> Result<Account, StoreError> {
+        check_credentials_size(&account.credentials)?;
         match self {
             Store::Embedded(s) => s.clone().blocking(move |s| s.put_account(account)).await,
             Store::Redis(s) => s.put_account(account).await,
@@ -252,7 +273,9 @@ impl Store {
     }
 
     /// Applies the `Some` fields of `patch` atomically and bumps the version. With
-    /// `expected_version`, a stored version that differs fails with `Conflict` and changes nothing.
+    /// `expected_version`, a stored version that differs fails with `Conflict` and changes nothing;
+    /// credentials that would end up over the size cap fail with `QuotaExceeded` the same way
+    /// (checked in the same transaction or script as the write).
     pub async fn update_account(
         &self,
         id: &str,
@@ -282,25 +305,6 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Inserts each model that was never seeded before (a model an operator deleted stays
-    /// deleted); returns how many were inserted.
-    pub async fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
-        match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.seed_models(models)).await,
-            Store::Redis(s) => s.seed_models(models).await,
-        }
-    }
-
-    /// Every model, ordered by channel then id.
-    pub async fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
-        match self {
-            Store::Embedded(s) => s.clone().blocking(|s| s.list_models()).await,
-            Store::Redis(s) => s.list_models().await,
-        }
-    }
-}
-
 /// Public API keys: records (with a hash → id index), usage counters and rate windows.
 impl Store {
     /// Stores a new key at version 1; `Conflict { current: 0 }` when its id or its hash is taken.
@@ -308,6 +312,17 @@ impl Store {
         match self {
             Store::Embedded(s) => s.clone().blocking(move |s| s.create_key(key)).await,
             Store::Redis(s) => s.create_key(key).await,
+        }
+    }
+
+    /// Creates or replaces the key `key.id` (import), keeping the hash index consistent: the
+    /// replaced record's hash stops resolving. The version becomes the previous one plus one (1
+    /// for a new key); usage counters are kept. `Conflict { current: 0 }` when another key
+    /// holds the hash.
+    pub async fn put_key(&self, key: ApiKey) -> Result<ApiKey, StoreError> {
+        match self {
+            Store::Embedded(s) => s.clone().blocking(move |s| s.put_key(key)).await,
+            Store::Redis(s) => s.put_key(key).await,
         }
     }
 
@@ -418,6 +433,94 @@ impl Store {
             Store::Redis(s) => s.rate_hit(bucket, window_ms).await,
         }
     }
+}
+
+impl Store {
+    /// Hits counted so far in the current window of `bucket` (see [`Store::rate_hit`]), without
+    /// counting one: for limits that only count failures.
+    pub async fn rate_count(&self, bucket: &str, window: Duration) -> Result<u64, StoreError> {
+        let window_ms = (window.as_millis() as u64).max(1);
+        match self {
+            Store::Embedded(s) => {
+                let bucket = bucket.to_owned();
+                s.clone()
+                    .blocking(move |s| s.rate_count(&bucket, window_ms))
+                    .await
+            }
+            Store::Redis(s) => s.rate_count(bucket, window_ms).await,
+        }
+    }
+}
+
+/// Settings (small named values shared by every instance) and admin sessions.
+impl Store {
+    pub async fn setting_get(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let name = name.to_owned();
+                s.clone().blocking(move |s| s.setting_get(&name)).await
+            }
+            Store::Redis(s) => s.setting_get(name).await,
+        }
+    }
+
+    /// Compare-and-set: writes `value` only when the stored value is `expected` (`None`: no
+    /// value yet). Returns whether it wrote.
+    pub async fn setting_swap(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let (name, expected, value) =
+                    (name.to_owned(), expected.map(str::to_owned), value.to_owned());
+                s.clone()
+                    .blocking(move |s| s.setting_swap(&name, expected.as_deref(), &value))
+                    .await
+            }
+            Store::Redis(s) => s.setting_swap(name, expected, value).await,
+        }
+    }
+
+    /// Stores a session by the hash of its token, valid for `ttl`.
+    pub async fn session_create(&self, hash: &str, ttl: Duration) -> Result<(), StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        match self {
+            Store::Embedded(s) => {
+                let hash = hash.to_owned();
+                s.clone().blocking(move |s| s.session_create(&hash, ttl_ms)).await
+            }
+            Store::Redis(s) => s.session_create(hash, ttl_ms).await,
+        }
+    }
+
+    /// Whether a live session has this token hash.
+    pub async fn session_valid(&self, hash: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let hash = hash.to_owned();
+                s.clone().blocking(move |s| s.session_valid(&hash)).await
+            }
+            Store::Redis(s) => s.session_valid(hash).await,
+        }
+    }
+
+    pub async fn session_delete(&self, hash: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let hash = hash.to_owned();
+                s.clone().blocking(move |s| s.session_delete(&hash)).await
+            }
+            Store::Redis(s) => s.session_delete(hash).await,
+        }
+    }
+}
+
+/// `url` with any password masked, for messages, logs and the admin API.
+pub fn redacted_url(url: &str) -> String {
+    self::redis::redacted(url)
 }
 
 /// KV keys of different plugins never collide: the namespace is part of the stored key.

@@ -1,7 +1,8 @@
 //! Input-token counting with a real BPE tokenizer (o200k), shaped like Anthropic's count_tokens.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -19,11 +20,30 @@ const TOOL_OVERHEAD: u32 = 8;
 /// For images whose size cannot be read (URLs, unknown formats): a 1092×1092 image.
 const IMAGE_FALLBACK: u32 = 1_590;
 const CACHE_CAPACITY: usize = 10_000;
+/// What one cache entry holds: a 32-byte content hash and a 4-byte count.
+const ENTRY_BYTES: usize = 32 + 4;
 
-/// Counts and caches; cheap to clone.
+/// Counts and caches; cheap to clone. The cache (and its statistics) belongs to this process:
+/// each gateway instance has its own, and clearing it clears only this instance's.
 #[derive(Clone, Default)]
 pub struct TokenCounter {
     cache: Arc<Mutex<HashMap<[u8; 32], u32>>>,
+    hits: Arc<AtomicU64>,
+    misses: Arc<AtomicU64>,
+}
+
+/// A snapshot of this instance's count cache, for the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CacheStats {
+    pub entries: usize,
+    /// Bytes held by the entries themselves (hash and count), not the map's own overhead.
+    pub size_bytes: usize,
+    /// Lookups answered from the cache since start.
+    pub hits: u64,
+    /// Lookups that had to count since start.
+    pub misses: u64,
+    /// Reaching it empties the cache (counts are cheap to recompute).
+    pub max_entries: usize,
 }
 
 fn bpe() -> &'static CoreBPE {
@@ -41,17 +61,43 @@ impl TokenCounter {
     /// Input tokens of a request: system, messages, tool definitions and images.
     pub fn count(&self, req: &ChatRequest) -> u32 {
         let key: [u8; 32] = Sha256::digest(serde_json::to_vec(req).unwrap_or_default()).into();
-        if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+        if let Some(n) = self.lock().get(&key).copied() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return n;
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let n = count_uncached(req);
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.clear(); // crude but bounded; counts are cheap to recompute
-            }
-            cache.insert(key, n);
+        let mut cache = self.lock();
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear(); // crude but bounded; counts are cheap to recompute
         }
+        cache.insert(key, n);
         n
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        let entries = self.lock().len();
+        CacheStats {
+            entries,
+            size_bytes: entries * ENTRY_BYTES,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            max_entries: CACHE_CAPACITY,
+        }
+    }
+
+    /// Empties the cache (the hit and miss counters keep counting); returns how many entries
+    /// it held.
+    pub fn clear_cache(&self) -> usize {
+        let mut cache = self.lock();
+        let n = cache.len();
+        cache.clear();
+        n
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], u32>> {
+        // A poisoned lock only means a panic elsewhere; the cached counts are still valid.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -202,6 +248,24 @@ mod tests {
             input_schema_json: r#"{"type":"object","properties":{"city":{"type":"string"}}}"#.into(),
         });
         assert!(c.count(&with_tool) > short + TOOLS_PREAMBLE);
+    }
+
+    #[test]
+    fn cache_counts_hits_and_misses_and_clears() {
+        let c = TokenCounter::default();
+        let first = c.count(&req("cached"));
+        assert_eq!(c.count(&req("cached")), first);
+        c.count(&req("another"));
+        let stats = c.cache_stats();
+        assert_eq!((stats.entries, stats.hits, stats.misses), (2, 1, 2));
+        assert_eq!(stats.size_bytes, 2 * ENTRY_BYTES);
+        assert_eq!(stats.max_entries, CACHE_CAPACITY);
+        // Clones share one cache.
+        assert_eq!(c.clone().clear_cache(), 2);
+        let stats = c.cache_stats();
+        assert_eq!((stats.entries, stats.size_bytes, stats.hits), (0, 0, 1));
+        c.count(&req("cached"));
+        assert_eq!(c.cache_stats().misses, 3, "a cleared entry is counted again");
     }
 
     #[test]

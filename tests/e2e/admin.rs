@@ -151,6 +151,17 @@ async fn every_admin_route_refuses_without_credentials() {
         (reqwest::Method::DELETE, "/api/accounts/x"),
         (reqwest::Method::GET, "/api/accounts/x/check"),
         (reqwest::Method::GET, "/api/accounts/x/usage"),
+        (reqwest::Method::POST, "/api/accounts/x/test"),
+        (reqwest::Method::POST, "/api/accounts/test-all"),
+        (reqwest::Method::GET, "/api/models"),
+        (reqwest::Method::POST, "/api/models"),
+        (reqwest::Method::GET, "/api/models/dummy:echo"),
+        (reqwest::Method::PUT, "/api/models/dummy:echo"),
+        (reqwest::Method::DELETE, "/api/models/dummy:echo"),
+        (reqwest::Method::GET, "/api/export"),
+        (reqwest::Method::POST, "/api/import"),
+        (reqwest::Method::GET, "/api/config/cache/stats"),
+        (reqwest::Method::POST, "/api/config/cache/clear"),
     ] {
         let resp = reqwest::Client::new()
             .request(method.clone(), gw.url(path))

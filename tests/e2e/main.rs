@@ -6,12 +6,18 @@
 )]
 
 mod admin;
+mod admin_auth;
 mod api;
+mod cluster;
 mod hostile;
 mod keys;
+mod models;
+mod operations;
+mod outage;
 mod pool;
 mod reload;
 mod runtime;
 mod sdk;
 mod ssrf;
 mod streams;
+mod transfer;

@@ -35,6 +35,9 @@ pub struct TestGateway {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The admin token every test gateway is configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// Grants that let a plugin reach anything on loopback (fake upstreams).
 pub const LOOPBACK_GRANTS: &str = r#"allowed_hosts = ["http://127.0.0.1:*", "ws://127.0.0.1:*"]"#;
 
@@ -43,11 +46,21 @@ impl TestGateway {
     /// by the gateway's plugin directory. Components named in `components` are copied there
     /// first (as `<name>.wasm`), so tests can replace them without touching the build output.
     pub async fn start(components: &[&str], plugins: &str) -> TestGateway {
-        Self::start_on(None, components, plugins).await
+        Self::start_on(None, components, plugins, &[]).await
+    }
+
+    /// Like [`TestGateway::start`], with `GATEWAY__…` overrides and `env::` secrets from `env`.
+    pub async fn start_with_env(components: &[&str], plugins: &str, env: &[(&str, &str)]) -> TestGateway {
+        Self::start_on(None, components, plugins, env).await
     }
 
     /// The shared setup of [`TestGateway::start`] and [`TestGateway::start_on_redis`].
-    async fn start_on(redis_url: Option<&str>, components: &[&str], plugins: &str) -> TestGateway {
+    async fn start_on(
+        redis_url: Option<&str>,
+        components: &[&str],
+        plugins: &str,
+        env: &[(&str, &str)],
+    ) -> TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let plugin_dir = dir.path().join("plugins");
         std::fs::create_dir_all(&plugin_dir).expect("plugin dir");
@@ -68,7 +81,7 @@ keepalive_secs = 1
 data_dir = "data"
 {redis}
 [admin]
-token = "test-admin-token-0123456789"
+token = "{ADMIN_TOKEN}"
 [runtime]
 plugin_dir = "plugins"
 cache_dir = "{cache}"
@@ -77,7 +90,8 @@ max_total_instances = 64
 "#,
             cache = shared_cache_dir().display(),
         );
-        let config = Config::parse(&text, dir.path(), &Default::default()).expect("test config is valid");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::parse(&text, dir.path(), &env).expect("test config is valid");
         Self::start_with(config, dir).await
     }
 
@@ -142,6 +156,13 @@ max_total_instances = 64
             .await
             .expect("account stored");
         id
+    }
+
+    /// A request to an admin route, authenticated with the test admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, self.url(path))
+            .header("x-admin-token", ADMIN_TOKEN)
     }
 
     /// Value of one Prometheus sample, e.g. `gateway_plugin_traps_total{kind="trap",plugin="hostile"}`
@@ -253,23 +274,35 @@ impl TestGateway {
     /// Like [`TestGateway::start`], but the gateway keeps its state in `redis`; start several
     /// on one `TestRedis` to test instances sharing a store.
     pub async fn start_on_redis(redis: &TestRedis, components: &[&str], plugins: &str) -> TestGateway {
-        Self::start_on(Some(&redis.url()), components, plugins).await
+        Self::start_on(Some(&redis.url()), components, plugins, &[]).await
     }
 }
 
-/// A throwaway `redis-server` on a free loopback port, killed on drop. It never persists, so a
-/// restart comes back empty. Its methods block briefly (they wait for the server to answer).
+/// A throwaway `redis-server` on a free loopback port, killed on drop. By default it never
+/// persists, so a restart comes back empty; [`TestRedis::start_persistent`] keeps an fsynced
+/// append-only file instead. Its methods block briefly (they wait for the server to answer).
 pub struct TestRedis {
     port: u16,
     child: Option<std::process::Child>,
     dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl TestRedis {
     /// Starts a server; `None` (with a note on stderr) when `GATEWAY_SKIP_REDIS_TESTS=1`, so a
     /// test can return early. Panics with the fix when `redis-server` is not installed.
-    #[expect(clippy::print_stderr, reason = "a skip must show in the test output")]
     pub fn start() -> Option<TestRedis> {
+        Self::start_with(false)
+    }
+
+    /// Like [`TestRedis::start`], but every write is appended to a file and fsynced before Redis
+    /// acknowledges it (`appendfsync always`), so acknowledged writes survive a kill and restart.
+    pub fn start_persistent() -> Option<TestRedis> {
+        Self::start_with(true)
+    }
+
+    #[expect(clippy::print_stderr, reason = "a skip must show in the test output")]
+    fn start_with(persistent: bool) -> Option<TestRedis> {
         if std::env::var("GATEWAY_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
             eprintln!("skipping a Redis test: GATEWAY_SKIP_REDIS_TESTS=1");
             return None;
@@ -281,11 +314,12 @@ impl TestRedis {
                 .and_then(|l| l.local_addr())
                 .expect("free port")
                 .port();
-            if let Some(child) = spawn_redis(port, &dir) {
+            if let Some(child) = spawn_redis(port, &dir, persistent) {
                 return Some(TestRedis {
                     port,
                     child: Some(child),
                     dir,
+                    persistent,
                 });
             }
         }
@@ -304,11 +338,31 @@ impl TestRedis {
         }
     }
 
-    /// Starts a fresh, empty server on the same port.
+    /// Freezes the server (SIGSTOP), like a hung host: connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT); it then serves what was sent meanwhile.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server is running").id();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
+    /// Starts the server again on the same port and directory: empty, unless it is persistent
+    /// (then it reloads its append-only file before answering).
     pub fn restart(&mut self) {
         self.kill();
         for _ in 0..20 {
-            if let Some(child) = spawn_redis(self.port, &self.dir) {
+            if let Some(child) = spawn_redis(self.port, &self.dir, self.persistent) {
                 self.child = Some(child);
                 return;
             }
@@ -325,11 +379,19 @@ impl Drop for TestRedis {
 }
 
 /// Spawns `redis-server` on `port` and waits until *it* answers; `None` if it could not bind.
-fn spawn_redis(port: u16, dir: &tempfile::TempDir) -> Option<std::process::Child> {
+fn spawn_redis(port: u16, dir: &tempfile::TempDir, persistent: bool) -> Option<std::process::Child> {
     use std::process::{Command, Stdio};
+    // No RDB snapshots either way: with persistence the append-only file alone holds the data.
+    let persistence: &[&str] = if persistent {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     let spawned = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .args(["--save", ""])
+        .args(persistence)
+        .arg("--dir")
         .arg(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

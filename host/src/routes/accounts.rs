@@ -1,5 +1,7 @@
 //! Admin account routes: CRUD with redacted credentials, `check` and `usage` through the plugin.
 
+pub(super) mod probe;
+
 use std::sync::Arc;
 
 use axum::Json;
@@ -21,6 +23,8 @@ fn store_error(e: StoreError) -> ApiError {
             "conflict_error",
             format!("the account changed meanwhile (now at version {current}); reload and retry"),
         ),
+        // The only quota on accounts: the credential size cap.
+        StoreError::QuotaExceeded(m) => ApiError::bad_request(m),
         other => ApiError::unavailable(format!("store unavailable: {other}")),
     }
 }
@@ -46,13 +50,25 @@ fn redact(credentials: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-fn view(app: &App, a: &Account) -> Value {
-    let status = app.pool().status(std::slice::from_ref(a)).pop();
-    json!({
-        "id": a.id, "channel": a.channel, "name": a.name, "enabled": a.enabled, "weight": a.weight,
-        "max_inflight": a.max_inflight, "version": a.version, "credentials": redact(&a.credentials),
-        "runtime": status,
-    })
+/// Accounts as the admin API shows them: credentials redacted, with their pool state.
+async fn views(app: &App, accounts: &[Account]) -> Result<Vec<Value>, ApiError> {
+    let statuses = app.pool().status(accounts).await.map_err(store_error)?;
+    Ok(accounts
+        .iter()
+        .zip(statuses)
+        .map(|(a, status)| {
+            json!({
+                "id": a.id, "channel": a.channel, "name": a.name, "enabled": a.enabled,
+                "weight": a.weight, "max_inflight": a.max_inflight, "version": a.version,
+                "credentials": redact(&a.credentials), "runtime": status,
+            })
+        })
+        .collect())
+}
+
+async fn view(app: &App, a: &Account) -> Result<Json<Value>, ApiError> {
+    let mut one = views(app, std::slice::from_ref(a)).await?;
+    Ok(Json(one.pop().unwrap_or_default()))
 }
 
 #[derive(Deserialize)]
@@ -69,9 +85,7 @@ pub(super) async fn list(
         .list_accounts(q.channel.as_deref())
         .await
         .map_err(store_error)?;
-    Ok(Json(
-        json!({"accounts": accounts.iter().map(|a| view(&app, a)).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"accounts": views(&app, &accounts).await?})))
 }
 
 #[derive(Deserialize)]
@@ -109,12 +123,12 @@ pub(super) async fn create(
         version: 0,
     };
     let stored = app.store().put_account(account).await.map_err(store_error)?;
-    Ok((StatusCode::CREATED, Json(view(&app, &stored))))
+    Ok((StatusCode::CREATED, view(&app, &stored).await?))
 }
 
 pub(super) async fn get(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let a = app.store().get_account(&id).await.map_err(store_error)?;
-    Ok(Json(view(&app, &a)))
+    view(&app, &a).await
 }
 
 /// A partial edit; with `version`, it is refused (409) if the account changed since it was read.
@@ -136,8 +150,8 @@ pub(super) async fn update(
         .await
         .map_err(store_error)?;
     // An operator edit is the signal that an auth-disabled account may be tried again.
-    app.pool().reset(&id);
-    Ok(Json(view(&app, &a)))
+    app.pool().reset(&id).await.map_err(store_error)?;
+    view(&app, &a).await
 }
 
 pub(super) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -174,11 +188,11 @@ pub(super) async fn check(
         .map_err(|_| ApiError::timeout())?;
     match result {
         Ok(check) => {
-            app.pool().reset(&id);
+            app.pool().reset(&id).await.map_err(store_error)?;
             Ok(Json(json!({"ok": true, "check": check})))
         }
         Err(crate::wasm::PluginError::Provider(p)) => {
-            app.pool().report_failure(&id, &p);
+            app.pool().report_failure(&id, &p).await;
             Ok(Json(json!({"ok": false, "error": p.to_string()})))
         }
         Err(e) => Err(e.into()),

@@ -1,42 +1,42 @@
-//! Admin API routes (plugin listing and reload so far); every route checks admin credentials.
+//! Admin API: the credential layer, plugin listing and reload, and the per-channel queue.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Path, State};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
+use crate::admin_auth::AuthError;
 use crate::app::App;
 use crate::error::ApiError;
 
-/// Accepts `Authorization: Bearer <token>` or `X-Admin-Token: <token>` matching the configured
-/// admin token, compared in constant time.
-/// Middleware guarding every admin route.
+/// Middleware guarding every admin route: a token, the password (Basic) or a session cookie
+/// (see [`crate::admin_auth::AdminAuth::check`]).
 pub(super) async fn require_admin(
     State(app): State<App>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
-    authorize(&app, req.headers())?;
+    let client = client_ip(&req);
+    app.admin()
+        .check(req.headers(), client)
+        .await
+        .map_err(auth_error)?;
     Ok(next.run(req).await)
 }
 
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    let expected = app.admin_token();
-    let presented = headers
-        .get("x-admin-token")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        })
-        .unwrap_or_default();
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized("missing or invalid admin credentials"))
+/// The peer address of the connection (the login limiter's key).
+pub(super) fn client_ip(req: &axum::extract::Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+pub(super) fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::Invalid => ApiError::unauthorized("missing or invalid admin credentials"),
+        AuthError::Throttled(wait) => ApiError::rate_limited(e.to_string(), wait),
+        AuthError::Store(e) => ApiError::unavailable(format!("store unavailable: {e}")),
     }
 }
 
@@ -72,7 +72,11 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, ApiErro
             .filter(|a| a.channel == *plugin.name)
             .cloned()
             .collect();
-        let statuses = app.pool().status(&mine);
+        let statuses = app
+            .pool()
+            .status(&mine)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
         let count = |s: &str| statuses.iter().filter(|a| a.status == s).count();
         let capacity: u32 = statuses
             .iter()

@@ -87,24 +87,15 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
     let version = stream.plugin_version().unwrap_or_default().to_owned();
 
     if !request.stream {
-        let mut events = Vec::new();
-        loop {
-            let batch = match next_classified(&mut stream, deadline).await {
-                Ok(Some(batch)) => batch,
-                Ok(None) => break,
-                Err(failure) => {
-                    if let Some(p) = &failure.provider {
-                        lease.report_failure(p);
-                    }
-                    return Err(failure.api);
+        let events = match collect(&mut stream, deadline).await {
+            Ok(events) => events,
+            Err(failure) => {
+                if let Some(p) = &failure.provider {
+                    lease.report_failure(p).await;
                 }
-            };
-            let done = batch.iter().any(|e| matches!(e, Event::Stop(_)));
-            events.extend(batch);
-            if done {
-                break;
+                return Err(failure.api);
             }
-        }
+        };
         drop(lease);
         let body = match call.style {
             ApiStyle::Claude => claude::aggregate(&request.model, &events, prompt_estimate),
@@ -140,9 +131,22 @@ async fn run(app: App, call: &mut ChatCall) -> Result<Response, ApiError> {
 
 /// A failure after the stream began: what the client sees, and the upstream's classification
 /// (for the account's cooldown) when there is one.
-struct StreamFailure {
-    api: ApiError,
-    provider: Option<ProviderError>,
+pub(super) struct StreamFailure {
+    pub(super) api: ApiError,
+    pub(super) provider: Option<ProviderError>,
+}
+
+/// A whole non-streaming answer: every event up to `Stop` (or the stream's end).
+pub(super) async fn collect(stream: &mut ChatStream, deadline: Instant) -> Result<Vec<Event>, StreamFailure> {
+    let mut events = Vec::new();
+    while let Some(batch) = next_classified(stream, deadline).await? {
+        let done = batch.iter().any(|e| matches!(e, Event::Stop(_)));
+        events.extend(batch);
+        if done {
+            break;
+        }
+    }
+    Ok(events)
 }
 
 async fn next_classified(
@@ -181,12 +185,12 @@ async fn start_with_failover(
         .store()
         .list_accounts(Some(channel))
         .await
-        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+        .map_err(|e| ApiError::store_unavailable(&e))?;
     let pool = app.pool();
     let mut tried = HashSet::new();
     let mut last: Option<ApiError> = None;
     for _ in 0..pool.max_attempts() {
-        let lease = match pool.acquire(&accounts, &tried) {
+        let lease = match pool.acquire(&accounts, &tried).await {
             Ok(lease) => lease,
             // Nothing left to try: the last upstream error says more than "no account".
             Err(e) => return Err(last.unwrap_or_else(|| e.into())),
@@ -202,7 +206,7 @@ async fn start_with_failover(
             Err(_) => return Err(ApiError::timeout()),
             Ok(Ok(stream)) => return Ok((stream, lease)),
             Ok(Err(PluginError::Provider(p))) => {
-                let failover = lease.report_failure(&p);
+                let failover = lease.report_failure(&p).await;
                 tracing::info!(channel, account = %lease.account.id, error = %p, failover, "upstream attempt failed");
                 last = Some(p.into());
                 if !failover {
@@ -245,7 +249,7 @@ async fn drive(
             Err(None) => return, // the client left: dropping the stream cancels the upstream
             Err(Some(e)) => {
                 if let Some(p) = &e.provider {
-                    lease.report_failure(p);
+                    lease.report_failure(p).await;
                 }
                 let _ = tx.send(Bytes::from(encoder.error(&e.api))).await;
                 return;

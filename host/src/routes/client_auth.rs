@@ -17,7 +17,7 @@ pub(super) async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Optio
         .key_presence()
         .any(app.store())
         .await
-        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+        .map_err(|e| ApiError::store_unavailable(&e))?;
     if !any {
         return Ok(None);
     }
@@ -28,14 +28,14 @@ pub(super) async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Optio
     let key = store
         .find_key_by_hash(&keys::hash(presented))
         .await
-        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?
+        .map_err(|e| ApiError::store_unavailable(&e))?
         .filter(|k| k.enabled)
         .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
     if let Some(limit) = key.rate_limit_per_min {
         let hits = store
             .rate_hit(&format!("key:{}", key.id), RATE_WINDOW)
             .await
-            .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+            .map_err(|e| ApiError::store_unavailable(&e))?;
         if hits > u64::from(limit) {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
+use sha2::Digest;
 
 use crate::app::App;
 
@@ -38,9 +39,28 @@ pub(super) async fn ready(State(app): State<App>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-pub(super) async fn metrics(State(app): State<App>) -> impl IntoResponse {
+/// Prometheus text; with `server.metrics_token` set, only for `Authorization: Bearer <token>`.
+pub(super) async fn metrics(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(expected) = &app.config().server.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let digest = |s: &str| -> [u8; 32] { sha2::Sha256::digest(s.as_bytes()).into() };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &digest(presented)[..],
+            &digest(expected)[..],
+        )) {
+            return crate::error::ApiError::unauthorized("metrics require the metrics token").into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics().encode(),
     )
+        .into_response()
 }

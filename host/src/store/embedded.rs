@@ -1,6 +1,8 @@
 //! Embedded, crash-safe backend on `redb` in the data directory (the default store).
 
+mod admin;
 mod keys;
+mod models;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Account, AccountPatch, KvQuota, ModelEntry, StoreError};
+use super::pool::LocalPool;
+use super::{Account, AccountPatch, KvQuota, StoreError};
 
 /// `ns \0 key` → 8-byte big-endian expiry (Unix ms, 0 = never) followed by the value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -17,10 +20,6 @@ const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const KV_COUNT: TableDefinition<&str, u64> = TableDefinition::new("kv_count");
 /// account id → JSON `Account`.
 const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
-/// `channel \0 model id` → JSON `ModelEntry`.
-const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models");
-/// `channel \0 model id` of every model ever seeded, so deleted seeds do not come back.
-const SEEDED: TableDefinition<&str, ()> = TableDefinition::new("models_seeded");
 
 pub struct EmbeddedStore {
     db: Database,
@@ -28,6 +27,8 @@ pub struct EmbeddedStore {
     counters_synced_ms: AtomicU64,
     /// When expired rate windows were last purged (Unix ms).
     rate_swept_ms: AtomicU64,
+    /// Pool state lives in memory: only this process can open the database.
+    pool: LocalPool,
 }
 
 impl From<redb::Error> for StoreError {
@@ -64,14 +65,15 @@ impl EmbeddedStore {
         tx.open_table(KV)?;
         tx.open_table(KV_COUNT)?;
         tx.open_table(ACCOUNTS)?;
-        tx.open_table(MODELS)?;
-        tx.open_table(SEEDED)?;
+        models::create_tables(&tx)?;
         keys::create_tables(&tx)?;
+        admin::create_tables(&tx)?;
         tx.commit()?;
         Ok(EmbeddedStore {
             db,
             counters_synced_ms: AtomicU64::new(0),
             rate_swept_ms: AtomicU64::new(0),
+            pool: LocalPool::default(),
         })
     }
 
@@ -84,6 +86,10 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || f(&self))
             .await
             .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    pub(super) fn pool(&self) -> &LocalPool {
+        &self.pool
     }
 
     pub(super) fn ping(&self) -> Result<(), StoreError> {
@@ -229,6 +235,8 @@ impl EmbeddedStore {
                 });
             }
             patch.apply(&mut account);
+            // Dropping the transaction on this error discards the write.
+            super::check_credentials_size(&account.credentials)?;
             account.version += 1;
             table.insert(id, encode_account(&account)?.as_slice())?;
             account
@@ -243,41 +251,8 @@ impl EmbeddedStore {
             return Err(StoreError::NotFound);
         }
         tx.commit()?;
+        self.pool.forget(id);
         Ok(())
-    }
-}
-
-impl EmbeddedStore {
-    pub(super) fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
-        let tx = self.db.begin_write()?;
-        let mut inserted = 0;
-        {
-            let mut table = tx.open_table(MODELS)?;
-            let mut seeded = tx.open_table(SEEDED)?;
-            for m in models {
-                let key = format!("{}\0{}", m.channel, m.id);
-                if seeded.get(key.as_str())?.is_some() {
-                    continue;
-                }
-                let json = serde_json::to_vec(&m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                table.insert(key.as_str(), json.as_slice())?;
-                seeded.insert(key.as_str(), ())?;
-                inserted += 1;
-            }
-        }
-        tx.commit()?;
-        Ok(inserted)
-    }
-
-    pub(super) fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(MODELS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (_, v) = entry?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        }
-        Ok(out)
     }
 }
 

@@ -10,20 +10,24 @@
 // | `credentials:<id>`             | HASH   | credential field → JSON value (so merges are per field)    |
 // | `accounts`                     | SET    | every account id                                           |
 // | `channel:<channel>:accounts`   | SET    | the account ids of one channel                             |
-// | `models`                       | HASH   | `<channel>\0<model id>` → JSON `ModelEntry`                |
-// | `models:seeded`                | SET    | every `<channel>\0<model id>` ever seeded                  |
+// | `models`                       | HASH   | `<channel>\0<model id>` → JSON `ModelEntry`, version incl. |
+// | `models:seeded`                | SET    | every `<channel>\0<model id>` ever seeded or admin-written |
 // | `apikey:<id>`                  | STRING | JSON `ApiKey`, version included                            |
 // | `apikeys`                      | SET    | every API key id                                           |
 // | `apikey-hash:<sha256 hex>`     | STRING | the id of the API key with that hash                       |
 // | `apikey-usage:<id>`            | HASH   | `requests` (count), `last_used_ms` (caller's clock)        |
 // | `rate:<bucket>:<window start>` | STRING | hits in one fixed window (server ms); expires after it     |
+// | `lease:<account id>`           | ZSET   | lease id → expiry (server ms); live members are in flight  |
+// | `poolstate:<account id>`       | HASH   | cooldown_until, disabled, last_error, requests, failures   |
+// | `setting:<name>`               | STRING | a setting (admin password hash, runtime config JSON)       |
+// | `session:<sha256 hex>`         | STRING | an admin session; expires with it (`PX`)                   |
 //
 // `kvkeys` is the quota's count: expired members are purged (by server time) before it is read,
 // so only live keys count. It assumes Redis does not evict keys (`maxmemory-policy noeviction`).
 // Every write touching more than one key, or reading before writing, is one Lua script, so it is
 // atomic across gateway instances; a script never parses credentials, so JSON stays byte-exact.
 // Scripts build some key names from `PREFIX`, so this backend targets one Redis, not a cluster.
-// The API key rows are handled in `redis/keys.rs`.
+// The API key rows are handled in `redis/keys.rs`, the model rows in `redis/models.rs`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -32,7 +36,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use serde_json::{Map, Value};
 
-use super::{Account, AccountPatch, KvQuota, ModelEntry, StoreError};
+use super::{Account, AccountPatch, KvQuota, MAX_CREDENTIALS_BYTES, StoreError};
 
 /// Statics holding each `Script` (hashed once, then run by `EVALSHA`).
 macro_rules! scripts {
@@ -49,8 +53,11 @@ macro_rules! lua_now {
     };
 }
 
-// Declared after the macros above, which it uses.
+// Declared after the macros above, which they use.
+mod admin;
 mod keys;
+mod models;
+mod pool;
 
 /// Prefix of every key, so the gateway can share a Redis with other applications.
 const PREFIX: &str = "gateway:";
@@ -60,6 +67,10 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Redis refuses expiry times past `i64` ms; a century is "forever" for a cache.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+/// Read-modify-write edits (read, change in Rust, compare-and-set script) give up after this
+/// many lost races in a row; each lost race means another edit of the same record landed, so
+/// only a flood of edits gets here.
+const MAX_CAS_ATTEMPTS: usize = 100;
 
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -262,10 +273,13 @@ impl RedisStore {
     }
 
     pub(super) async fn delete_account(&self, id: &str) -> Result<(), StoreError> {
+        let [leases, state] = pool::account_pool_keys(id);
         let keys = [
             key(&["account:", id]),
             key(&["credentials:", id]),
             key(&["accounts"]),
+            leases,
+            state,
         ];
         let id = id.to_owned();
         let deleted: bool = self
@@ -298,6 +312,7 @@ impl RedisStore {
                 let mut inv = UPDATE_ACCOUNT.prepare_invoke();
                 inv.key(&keys[..])
                     .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
+                    .arg(MAX_CREDENTIALS_BYTES)
                     .arg(fields.len());
                 for (f, v) in &fields {
                     inv.arg(f).arg(v.to_string());
@@ -313,44 +328,12 @@ impl RedisStore {
         match status {
             0 => decode_account(&account, &creds),
             1 => Err(StoreError::NotFound),
-            _ => Err(StoreError::Conflict { current: version }),
+            2 => Err(StoreError::Conflict { current: version }),
+            // The slot carries the size the credentials would have had.
+            _ => Err(super::credentials_too_large(
+                usize::try_from(version).unwrap_or(usize::MAX),
+            )),
         }
-    }
-}
-
-impl RedisStore {
-    pub(super) async fn seed_models(&self, models: Vec<ModelEntry>) -> Result<usize, StoreError> {
-        let mut entries = Vec::with_capacity(models.len());
-        for m in &models {
-            entries.push((
-                format!("{}\0{}", m.channel, m.id),
-                serde_json::to_string(m).map_err(corrupt)?,
-            ));
-        }
-        let keys = [key(&["models"]), key(&["models:seeded"])];
-        self.call(|mut c| async move {
-            let mut inv = SEED_MODELS.prepare_invoke();
-            inv.key(&keys[..]);
-            for (field, json) in &entries {
-                inv.arg(field).arg(json);
-            }
-            inv.invoke_async(&mut c).await
-        })
-        .await
-    }
-
-    pub(super) async fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
-        let models = key(&["models"]);
-        let raw: Vec<String> = self
-            .call(|mut c| async move { redis::cmd("HVALS").arg(models).query_async(&mut c).await })
-            .await?;
-        let mut out = raw
-            .iter()
-            .map(|j| serde_json::from_str::<ModelEntry>(j).map_err(corrupt))
-            .collect::<Result<Vec<_>, _>>()?;
-        // The embedded store lists in key order; keep both backends alike.
-        out.sort_by(|a, b| (&a.channel, &a.id).cmp(&(&b.channel, &b.id)));
-        Ok(out)
     }
 }
 
@@ -458,17 +441,29 @@ redis.call('SADD', KEYS[4], ARGV[2])
 return version
 ";
 
-    /// KEYS: account, credentials. ARGV: expected version ('' = any), n, n field pairs,
-    /// credential pairs ('' = remove). Returns {status (0 ok, 1 missing, 2 conflict), version,
-    /// fields, credentials}.
+    /// KEYS: account, credentials. ARGV: expected version ('' = any), max credential bytes, n,
+    /// n field pairs, credential pairs ('' = remove). Returns {status (0 ok, 1 missing,
+    /// 2 conflict, 3 credentials too large), version (for 3: the size), fields, credentials}.
+    /// The size (names plus JSON values, as `credentials_size`) is checked before any write:
+    /// a script's writes stay even when it returns early.
     UPDATE_ACCOUNT = r"
 local current = redis.call('HGET', KEYS[1], 'version')
 if not current then return {1, 0, {}, {}} end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= tonumber(current) then
   return {2, tonumber(current), {}, {}}
 end
-local i = 3
-for _ = 1, tonumber(ARGV[2]) do
+local n = tonumber(ARGV[3])
+local creds = {}
+local flat = redis.call('HGETALL', KEYS[2])
+for j = 1, #flat, 2 do creds[flat[j]] = flat[j + 1] end
+for j = 4 + 2 * n, #ARGV - 1, 2 do
+  if ARGV[j + 1] == '' then creds[ARGV[j]] = nil else creds[ARGV[j]] = ARGV[j + 1] end
+end
+local size = 0
+for k, v in pairs(creds) do size = size + #k + #v end
+if size > tonumber(ARGV[2]) then return {3, size, {}, {}} end
+local i = 4
+for _ = 1, n do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
@@ -484,14 +479,14 @@ local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 return {0, version, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 ";
 
-    /// KEYS: account, credentials, all ids. ARGV: prefix, id. Returns 0 when there is no such
-    /// account, else 1.
+    /// KEYS: account, credentials, all ids, leases, pool state. ARGV: prefix, id. Returns 0
+    /// when there is no such account, else 1.
     DELETE_ACCOUNT = r"
 local channel = redis.call('HGET', KEYS[1], 'channel')
 if not channel then return 0 end
 redis.call('SREM', ARGV[1] .. 'channel:' .. cjson.decode(channel) .. ':accounts', ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[2])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
 return 1
 ";
 
@@ -508,18 +503,5 @@ for _, id in ipairs(ids) do
   end
 end
 return out
-";
-
-    /// KEYS: models, seeded. ARGV: (field, JSON) pairs. Inserts the never-seeded ones; returns
-    /// how many.
-    SEED_MODELS = r"
-local n = 0
-for i = 1, #ARGV, 2 do
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    n = n + 1
-  end
-end
-return n
 ";
 }

@@ -59,8 +59,11 @@ macro_rules! suite {
     };
 }
 
-// Declared after `suite!`, which it uses.
+// Declared after `suite!`, which they use.
+mod admin;
+mod credentials;
 pub(super) mod keys;
+mod models;
 
 suite!(
     kv_set_get_delete,
@@ -77,7 +80,7 @@ suite!(
     concurrent_sets_never_exceed_quota,
 );
 
-fn account(id: &str, channel: &str, credentials: Value) -> Account {
+pub(super) fn account(id: &str, channel: &str, credentials: Value) -> Account {
     let Value::Object(credentials) = credentials else {
         panic!("credentials must be an object")
     };
@@ -93,14 +96,14 @@ fn account(id: &str, channel: &str, credentials: Value) -> Account {
     }
 }
 
-fn object(v: Value) -> Map<String, Value> {
+pub(super) fn object(v: Value) -> Map<String, Value> {
     let Value::Object(m) = v else {
         panic!("not an object")
     };
     m
 }
 
-fn model(channel: &str, id: &str) -> ModelEntry {
+pub(super) fn model(channel: &str, id: &str) -> ModelEntry {
     ModelEntry {
         id: id.into(),
         channel: channel.into(),
@@ -109,6 +112,7 @@ fn model(channel: &str, id: &str) -> ModelEntry {
         kind: ModelKind::Chat,
         enabled: true,
         is_default: false,
+        version: 1,
     }
 }
 

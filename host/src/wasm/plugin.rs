@@ -32,12 +32,16 @@ pub struct LoadedPlugin {
     pub loaded_at: SystemTime,
     pub path: PathBuf,
     pub grants: Arc<PluginGrants>,
-    config: Arc<HashMap<String, String>>,
+    /// The plugin's configuration, shared by its versions; replaced live by admin config edits.
+    config: LiveConfig,
     pre: TranslatorPre<HostState>,
     /// Shared by every version of the same plugin, so `max_instances` holds across swaps.
     slots: Arc<Semaphore>,
     services: HostServices,
 }
+
+/// A plugin's operator configuration, swapped as a whole when an admin edit applies.
+pub(crate) type LiveConfig = Arc<arc_swap::ArcSwap<HashMap<String, String>>>;
 
 /// The upstream account a call runs under.
 pub struct CallAccount<'a> {
@@ -54,7 +58,7 @@ impl LoadedPlugin {
         engine: &Engine,
         linker: &Linker<HostState>,
         cfg: &PluginConfig,
-        slots: Arc<Semaphore>,
+        (slots, config): (Arc<Semaphore>, LiveConfig),
         services: HostServices,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let path = cfg.component.clone();
@@ -89,7 +93,7 @@ impl LoadedPlugin {
             loaded_at: SystemTime::now(),
             path: cfg.component.clone(),
             grants: Arc::new(cfg.grants.clone()),
-            config: Arc::new(cfg.config.clone()),
+            config,
             pre,
             slots,
             services,
@@ -129,7 +133,7 @@ impl LoadedPlugin {
         };
         let state = HostState::new(
             self.grants.clone(),
-            self.config.clone(),
+            self.config.load_full(),
             ctx,
             self.services.clone(),
         );

@@ -13,7 +13,7 @@ use wasmtime::component::Linker;
 
 use super::PluginError;
 use super::engine::{EngineLimits, EpochTicker, build_engine, build_linker};
-use super::plugin::LoadedPlugin;
+use super::plugin::{LiveConfig, LoadedPlugin};
 use super::state::{HostServices, HostState};
 use crate::config::{Config, PluginConfig};
 
@@ -25,6 +25,8 @@ pub struct PluginRegistry {
     linker: Linker<HostState>,
     configs: BTreeMap<String, PluginConfig>,
     slots: HashMap<String, Arc<Semaphore>>,
+    /// Each plugin's live configuration, shared by all its versions.
+    live_configs: HashMap<String, LiveConfig>,
     plugins: ArcSwap<PluginMap>,
     services: HostServices,
     /// Bumped on every publish/unpublish, so dependents (the model registry) can resync.
@@ -83,11 +85,17 @@ impl PluginRegistry {
             .iter()
             .map(|(name, p)| (name.clone(), Arc::new(Semaphore::new(p.grants.max_instances))))
             .collect();
+        let live_configs = config
+            .plugins
+            .iter()
+            .map(|(name, p)| (name.clone(), Arc::new(ArcSwap::from_pointee(p.config.clone()))))
+            .collect();
         let registry = PluginRegistry {
             engine,
             linker,
             configs: config.plugins.clone(),
             slots,
+            live_configs,
             plugins: ArcSwap::from_pointee(HashMap::new()),
             services,
             generation: tokio::sync::watch::Sender::new(0),
@@ -143,8 +151,14 @@ impl PluginRegistry {
             .get(name)
             .cloned()
             .unwrap_or_else(|| Arc::new(Semaphore::new(1)));
+        let live = self
+            .live_configs
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(ArcSwap::from_pointee(cfg.config.clone())));
         let metrics = &self.services.metrics;
-        match LoadedPlugin::load(&self.engine, &self.linker, cfg, slots, self.services.clone()).await {
+        let shared = (slots, live);
+        match LoadedPlugin::load(&self.engine, &self.linker, cfg, shared, self.services.clone()).await {
             Ok(plugin) => {
                 if self.get(name).is_some_and(|old| old.digest == plugin.digest) {
                     return Ok(()); // same bytes (e.g. a touch): nothing to swap
@@ -165,6 +179,14 @@ impl PluginRegistry {
                 metrics.plugin_reload_failures.with_label_values(&[name]).inc();
                 Err(e)
             }
+        }
+    }
+
+    /// Replaces the configuration `name` sees through the `config` import, from its next
+    /// instance on (requests already running keep the one they started with).
+    pub fn set_config(&self, name: &str, config: HashMap<String, String>) {
+        if let Some(live) = self.live_configs.get(name) {
+            live.store(Arc::new(config));
         }
     }
 

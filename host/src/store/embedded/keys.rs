@@ -48,6 +48,32 @@ impl EmbeddedStore {
         Ok(key)
     }
 
+    pub(in crate::store) fn put_key(&self, mut key: ApiKey) -> Result<ApiKey, StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut keys = tx.open_table(KEYS)?;
+            let mut hashes = tx.open_table(KEY_HASHES)?;
+            let owner = hashes.get(key.hash.as_str())?.map(|v| v.value().to_owned());
+            if owner.is_some_and(|owner| owner != key.id) {
+                return Err(StoreError::Conflict { current: 0 });
+            }
+            let previous = match keys.get(key.id.as_str())? {
+                Some(v) => Some(decode(v.value())?),
+                None => None,
+            };
+            if let Some(old) = &previous
+                && old.hash != key.hash
+            {
+                hashes.remove(old.hash.as_str())?;
+            }
+            key.version = previous.map_or(0, |k| k.version) + 1;
+            keys.insert(key.id.as_str(), encode(&key)?.as_slice())?;
+            hashes.insert(key.hash.as_str(), key.id.as_str())?;
+        }
+        tx.commit()?;
+        Ok(key)
+    }
+
     /// Every key, in id order (`Store::list_keys` sorts).
     pub(in crate::store) fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let tx = self.db.begin_read()?;
@@ -169,6 +195,17 @@ impl EmbeddedStore {
             }
             Ok(hits)
         })
+    }
+
+    /// Hits counted so far in the current `window_ms` window of `bucket` (without counting one).
+    pub(in crate::store) fn rate_count(&self, bucket: &str, window_ms: u64) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let start = now - now % window_ms;
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(RATE)?;
+        Ok(table
+            .get(format!("{bucket}\0{start:020}").as_str())?
+            .map_or(0, |v| v.value().0))
     }
 
     /// Runs `f` in a write transaction for per-request counters, with the time read once the

@@ -4,13 +4,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{MAX_TTL_MS, RedisStore, corrupt, key};
+use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, corrupt, key};
 use crate::keys::{ApiKey, KeyPatch, KeyUsage};
 use crate::store::StoreError;
-
-/// `update_key` gives up after this many lost compare-and-set races in a row; each lost race
-/// means another edit of the same key landed, so only a flood of edits gets here.
-const MAX_UPDATE_ATTEMPTS: usize = 100;
 
 fn record_key(id: &str) -> String {
     key(&["apikey:", id])
@@ -51,6 +47,46 @@ impl RedisStore {
         created
             .then_some(api_key)
             .ok_or(StoreError::Conflict { current: 0 })
+    }
+
+    /// Optimistic, like `update_key`; the script also moves the hash index entry when the
+    /// hash changes, refusing a hash that another key holds.
+    pub(in crate::store) async fn put_key(&self, mut api_key: ApiKey) -> Result<ApiKey, StoreError> {
+        let record = record_key(&api_key.id);
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let old = self.get_record(record.clone()).await?;
+            let previous = old.as_deref().map(decode).transpose()?;
+            api_key.version = previous.as_ref().map_or(0, |k| k.version) + 1;
+            let new = serde_json::to_string(&api_key).map_err(corrupt)?;
+            let old_hash = previous.map_or_else(|| api_key.hash.clone(), |k| k.hash);
+            let keys = [
+                record.clone(),
+                hash_index(&api_key.hash),
+                hash_index(&old_hash),
+                ids_key(),
+            ];
+            let id = api_key.id.clone();
+            let status: u8 = self
+                .call(|mut c| async move {
+                    PUT_KEY
+                        .key(&keys[..])
+                        .arg(id)
+                        .arg(old.unwrap_or_default())
+                        .arg(new)
+                        .invoke_async(&mut c)
+                        .await
+                })
+                .await?;
+            match status {
+                1 => return Ok(api_key),
+                2 => return Err(StoreError::Conflict { current: 0 }),
+                _ => {} // lost a race: read again
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "API key {} changed under each of {MAX_CAS_ATTEMPTS} write attempts",
+            api_key.id
+        )))
     }
 
     /// Every key, in no particular order (`Store::list_keys` sorts).
@@ -96,7 +132,7 @@ impl RedisStore {
         expected_version: Option<u64>,
     ) -> Result<ApiKey, StoreError> {
         let record = record_key(id);
-        for _ in 0..MAX_UPDATE_ATTEMPTS {
+        for _ in 0..MAX_CAS_ATTEMPTS {
             let old = self
                 .get_record(record.clone())
                 .await?
@@ -122,7 +158,7 @@ impl RedisStore {
             }
         }
         Err(StoreError::Unavailable(format!(
-            "API key {id} changed under each of {MAX_UPDATE_ATTEMPTS} update attempts"
+            "API key {id} changed under each of {MAX_CAS_ATTEMPTS} update attempts"
         )))
     }
 
@@ -181,6 +217,13 @@ impl RedisStore {
         })
     }
 
+    pub(in crate::store) async fn rate_count(&self, bucket: &str, window_ms: u64) -> Result<u64, StoreError> {
+        let base = key(&["rate:", bucket, ":"]);
+        let window_ms = window_ms.min(MAX_TTL_MS);
+        self.call(|mut c| async move { RATE_COUNT.arg(base).arg(window_ms).invoke_async(&mut c).await })
+            .await
+    }
+
     pub(in crate::store) async fn rate_hit(&self, bucket: &str, window_ms: u64) -> Result<u64, StoreError> {
         // The script appends the window start (server clock), so every instance counts in the
         // same windows whatever its own clock says.
@@ -204,6 +247,22 @@ if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+";
+
+    /// KEYS: record, new hash index, old hash index, all ids. ARGV: id, the JSON last read
+    /// ('' = absent; never valid JSON), the new JSON. Returns 1 when it wrote, 0 when the record
+    /// changed since it was read, 2 when another key holds the new hash.
+    PUT_KEY = r"
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[2] then return 0 end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then return 2 end
+if KEYS[3] ~= KEYS[2] and redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('DEL', KEYS[3])
+end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 ";
 
@@ -254,6 +313,12 @@ return 1
     /// ARGV: window key prefix, window (ms). Counts a hit in the current window's counter and
     /// returns it; the first hit sets the expiry, so a window lives at most one window past its
     /// end.
+    /// ARGV: key base, window ms. Returns the current window's hits, without adding one.
+    RATE_COUNT = concat!(lua_now!(), r"
+local window = tonumber(ARGV[2])
+return tonumber(redis.call('GET', ARGV[1] .. string.format('%.0f', now - now % window)) or '0')
+");
+
     RATE_HIT = concat!(lua_now!(), r"
 local window = tonumber(ARGV[2])
 local k = ARGV[1] .. string.format('%.0f', now - now % window)

@@ -16,6 +16,8 @@ suite!(
     key_usage_survives_update,
     rate_hit_counts_per_window,
     concurrent_rate_hits_are_distinct,
+    put_key_upserts_and_moves_the_hash_index,
+    concurrent_key_puts_all_apply,
 );
 
 pub(in crate::store) fn api_key(id: &str, created_at_ms: u64) -> ApiKey {
@@ -290,4 +292,65 @@ async fn concurrent_rate_hits_are_distinct(s: &Store) {
         .collect();
     counts.sort_unstable();
     assert_eq!(counts, (1..=50).collect::<Vec<_>>());
+}
+
+async fn put_key_upserts_and_moves_the_hash_index(s: &Store) {
+    let mut a = api_key("a", 1);
+    a.version = 42; // ignored: the store owns versions
+    let created = s.put_key(a.clone()).await.unwrap();
+    assert_eq!(created.version, 1, "a new key starts at version 1");
+    assert_eq!(s.find_key_by_hash(&a.hash).await.unwrap(), Some(created));
+    s.record_key_use("a", 1_000).await.unwrap();
+
+    // The same record again: replaced in place, never duplicated.
+    a.name = "renamed".into();
+    let replaced = s.put_key(a.clone()).await.unwrap();
+    assert_eq!((replaced.version, replaced.name.as_str()), (2, "renamed"));
+    assert_eq!(ids(&s.list_keys().await.unwrap()), ["a"]);
+    assert_eq!(s.get_key("a").await.unwrap(), replaced);
+
+    // A new hash moves the index entry: the old hash stops resolving.
+    let old_hash = a.hash.clone();
+    a.hash = "rotated hash".into();
+    let rotated = s.put_key(a.clone()).await.unwrap();
+    assert_eq!(rotated.version, 3);
+    assert_eq!(s.find_key_by_hash(&old_hash).await.unwrap(), None);
+    assert_eq!(
+        s.find_key_by_hash("rotated hash").await.unwrap(),
+        Some(rotated.clone())
+    );
+    assert_eq!(s.key_usage("a").await.unwrap().requests, 1, "usage is kept");
+
+    // Another key may not take a hash in use; nothing changes.
+    let mut thief = api_key("b", 2);
+    thief.hash = "rotated hash".into();
+    let err = s.put_key(thief).await;
+    assert!(matches!(err, Err(StoreError::Conflict { current: 0 })), "{err:?}");
+    assert!(matches!(s.get_key("b").await, Err(StoreError::NotFound)));
+    assert_eq!(s.find_key_by_hash("rotated hash").await.unwrap(), Some(rotated));
+    // The freed hash is free for anyone.
+    let mut reuse = api_key("b", 2);
+    reuse.hash = old_hash.clone();
+    s.create_key(reuse).await.unwrap();
+    assert_eq!(s.find_key_by_hash(&old_hash).await.unwrap().unwrap().id, "b");
+    assert!(s.has_keys().await.unwrap());
+}
+
+async fn concurrent_key_puts_all_apply(s: &Store) {
+    let puts = (0..20).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut key = api_key("a", 1);
+            key.name = format!("n{i}");
+            s.put_key(key).await
+        })
+    });
+    let mut versions: Vec<u64> = futures::future::join_all(puts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap().version)
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=20).collect::<Vec<_>>());
+    assert_eq!(ids(&s.list_keys().await.unwrap()), ["a"]);
 }

@@ -22,6 +22,8 @@ impl Host for HostState {
             Err(e) => return Ok(Err(format!("patch is not JSON: {e}"))),
         };
         let started = Instant::now();
+        // The store refuses (atomically, storing nothing) a merge that would take the account's
+        // credentials past `MAX_CREDENTIALS_BYTES`; the guest gets that error as text.
         let result = self.services.store.merge_credentials(&account, patch).await;
         self.cpu.add_io(started.elapsed());
         Ok(result.map(|_| ()).map_err(|e| e.to_string()))

@@ -1,0 +1,279 @@
+//! Two gateway instances on one Redis behave as one gateway: shared account capacity, keys,
+//! sessions, runtime config and models.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use axum::routing::post;
+use gateway_tests::{FakeUpstream, LOOPBACK_GRANTS, TestGateway, TestRedis, claude_request, sse_text};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn plugins(config: &str) -> String {
+    format!(
+        "[plugins.dummy]\ncomponent = \"dummy.wasm\"\n[plugins.dummy.grants]\n{LOOPBACK_GRANTS}\nmax_instances = 256\n\
+         [plugins.dummy.config]\n{config}\n"
+    )
+}
+
+async fn pair(redis: &TestRedis, config: &str) -> (Arc<TestGateway>, Arc<TestGateway>) {
+    let p = plugins(config);
+    let a = TestGateway::start_on_redis(redis, &["dummy"], &p).await;
+    let b = TestGateway::start_on_redis(redis, &["dummy"], &p).await;
+    (Arc::new(a), Arc::new(b))
+}
+
+async fn in_flight(gw: &TestGateway) -> u64 {
+    let queue: Value = gw
+        .admin(Method::GET, "/api/queue")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    queue["channels"]["dummy"]["in_flight"].as_u64().unwrap()
+}
+
+/// Polls `check` until it holds or `within` passes; returns how long it took.
+async fn eventually<F, Fut>(within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "not true within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_inflight_holds_across_two_instances_and_leases_return() {
+    let Some(redis) = TestRedis::start() else { return };
+    // The fake holds each request 30 ms and records the peak concurrency per account.
+    let load: Arc<Mutex<HashMap<String, (u32, u32)>>> = Arc::default();
+    let l = load.clone();
+    let fake = FakeUpstream::start(axum::Router::new().route(
+        "/stream",
+        post(move |headers: HeaderMap| {
+            let l = l.clone();
+            async move {
+                let account = headers["x-dummy-account"].to_str().unwrap().to_owned();
+                {
+                    let mut m = l.lock().unwrap();
+                    let e = m.entry(account.clone()).or_default();
+                    e.0 += 1;
+                    e.1 = e.1.max(e.0);
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                l.lock().unwrap().get_mut(&account).unwrap().0 -= 1;
+                "data: ok\n\ndata: [DONE]\n\n"
+            }
+        }),
+    ))
+    .await;
+    let (a, b) = pair(&redis, &format!("upstream_url = \"{}\"", fake.url(""))).await;
+    for name in ["one", "two", "three"] {
+        a.add_account_with("dummy", json!({"name": name}), 2).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let gw = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            // Retry politely while every slot is busy (503): the point is the cap, not the queue.
+            loop {
+                let resp = client
+                    .post(gw.url("/dummy/v1/messages"))
+                    .json(&claude_request("http", "x", i % 4 < 2))
+                    .send()
+                    .await
+                    .unwrap();
+                match resp.status().as_u16() {
+                    200 => return resp.text().await.unwrap(),
+                    503 => tokio::time::sleep(Duration::from_millis(10)).await,
+                    other => panic!("unexpected status {other}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let peaks = load.lock().unwrap().clone();
+    assert_eq!(peaks.len(), 3, "every account served: {peaks:?}");
+    for (account, (_, peak)) in &peaks {
+        assert!(
+            *peak <= 2,
+            "account {account} reached {peak} concurrent requests across instances"
+        );
+    }
+    eventually(Duration::from_secs(5), || async { in_flight(&a).await == 0 }).await;
+    assert_eq!(
+        in_flight(&b).await,
+        0,
+        "both instances see the same (empty) leases"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_of_clients_that_leave_mid_stream_return_on_both_instances() {
+    let Some(redis) = TestRedis::start() else { return };
+    let slow = FakeUpstream::start(axum::Router::new().route(
+        "/stream",
+        post(|| async {
+            let body = futures::stream::unfold((), |()| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((Ok::<_, std::io::Error>("data: tick\n\n"), ()))
+            });
+            axum::body::Body::from_stream(body)
+        }),
+    ))
+    .await;
+    let (a, b) = pair(&redis, &format!("upstream_url = \"{}\"", slow.url(""))).await;
+    a.add_account_with("dummy", json!({"name": "s"}), 2).await;
+    let mut open = Vec::new();
+    for gw in [&a, &b] {
+        let mut resp = reqwest::Client::new()
+            .post(gw.url("/dummy/v1/messages"))
+            .json(&claude_request("http", "x", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.chunk().await.unwrap();
+        open.push(resp);
+    }
+    // Both slots are held, one by each instance: a third request on either is refused.
+    assert_eq!(in_flight(&b).await, 2);
+    let third = reqwest::Client::new()
+        .post(a.url("/dummy/v1/messages"))
+        .json(&claude_request("http", "x", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 503);
+    drop(open);
+    eventually(Duration::from_secs(10), || async { in_flight(&a).await == 0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_sessions_config_and_models_made_on_one_instance_hold_on_the_other() {
+    let Some(redis) = TestRedis::start() else { return };
+    let (a, b) = pair(&redis, "greeting = \"from the file\"").await;
+    a.add_account("dummy", json!({"name": "x"})).await;
+    let client = reqwest::Client::new();
+
+    // An API key created on A authenticates on B (and B leaves open mode).
+    let created: Value = a
+        .admin(Method::POST, "/api/keys")
+        .json(&json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let chat = |gw: &TestGateway, key: Option<&str>| {
+        let mut req = client
+            .post(gw.url("/dummy/v1/messages"))
+            .json(&claude_request("config", "greeting", true));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        req.send()
+    };
+    assert_eq!(chat(&b, Some(&key)).await.unwrap().status(), 200);
+    eventually(Duration::from_secs(3), || async {
+        chat(&b, None).await.unwrap().status() == 401
+    })
+    .await;
+
+    // A session opened on A is valid on B; logging out on B ends it on A.
+    let password = a.app.generated_password().or(b.app.generated_password());
+    let password = password.expect("the first instance on a fresh store generates a password");
+    assert!(
+        a.app.generated_password().is_none() || b.app.generated_password().is_none(),
+        "exactly one instance generated (and would print) the password"
+    );
+    let login = client
+        .post(a.url("/api/login"))
+        .json(&json!({"password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let with_session =
+        |gw: &TestGateway, path: &str| client.get(gw.url(path)).header("cookie", session.clone()).send();
+    assert_eq!(with_session(&b, "/api/plugins").await.unwrap().status(), 200);
+    let logout = client
+        .post(b.url("/api/logout"))
+        .header("cookie", session.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(with_session(&a, "/api/plugins").await.unwrap().status(), 401);
+
+    // A config change on A reaches the plugin on B within a second.
+    let greeting = |gw: Arc<TestGateway>, key: String| async move {
+        let resp = reqwest::Client::new()
+            .post(gw.url("/dummy/v1/messages"))
+            .header("x-api-key", key)
+            .json(&claude_request("config", "greeting", true))
+            .send()
+            .await
+            .unwrap();
+        sse_text(&resp.text().await.unwrap())
+    };
+    assert_eq!(greeting(b.clone(), key.clone()).await, "from the file");
+    let updated = a
+        .admin(Method::POST, "/api/config")
+        .json(&json!({"plugins": {"dummy": {"greeting": "from the admin API"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    let took = eventually(Duration::from_secs(1), || {
+        let (b, key) = (b.clone(), key.clone());
+        async move { greeting(b, key).await == "from the admin API" }
+    })
+    .await;
+    let seen_by_b: Value = b
+        .admin(Method::GET, "/api/config")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen_by_b["version"], 1);
+    assert!(took < Duration::from_secs(1), "config reached B after {took:?}");
+
+    // A model created on A is served by B.
+    let model = a
+        .admin(Method::POST, "/api/models")
+        .json(&json!({"channel": "dummy", "id": "shared-echo", "upstream_name": "echo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(model.status(), 201, "{}", model.text().await.unwrap());
+    eventually(Duration::from_secs(2), || async {
+        client
+            .get(b.url("/v1/models/shared-echo"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    })
+    .await;
+}
