@@ -43,7 +43,7 @@ test: plugins sdk-venv ## Run the whole test suite
 lint: toolchain ## rustfmt check and clippy (host, tests and plugins natively; plugins for wasm)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --locked --release --target $(WASM_TARGET) $(foreach p,$(BUNDLED_PLUGINS) $(TEST_PLUGINS),-p plugin-$(p)) -- -D warnings
+	$(CARGO) clippy --locked --release --target $(WASM_TARGET) -p gateway-guest $(foreach p,$(BUNDLED_PLUGINS) $(TEST_PLUGINS),-p plugin-$(p)) -- -D warnings
 
 fmt: ## Format all code
 	$(CARGO) fmt --all

@@ -19,6 +19,8 @@ pub mod routes;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_redis;
 pub mod tokens;
 pub mod wasm;
 

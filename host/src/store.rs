@@ -5,8 +5,6 @@ mod models;
 mod pool;
 mod redis;
 #[cfg(test)]
-pub(crate) mod test_redis;
-#[cfg(test)]
 mod tests;
 
 pub use self::redis::RedisStore;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{AccountPool, PoolError};
 use crate::canonical::ProviderError;
 use crate::config::PoolConfig;
-use crate::store::test_redis::TestRedis;
+use crate::test_redis::TestRedis;
 use crate::store::{Account, EmbeddedStore, LeaseCandidate, LeaseOutcome, RedisStore, Store};
 
 fn account(id: &str, max_inflight: u32) -> Account {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::test_redis::TestRedis;
+use crate::test_redis::TestRedis;
 use super::{Account, AccountPatch, EmbeddedStore, KvQuota, ModelEntry, RedisStore, Store, StoreError};
 use crate::canonical::ModelKind;
 

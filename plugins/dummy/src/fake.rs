@@ -4,7 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use crate::host::{Body, Frame, Host, HttpRequest, HttpResponse, Socket};
+use crate::host::{
+    Body, Config, Credentials, Frame, Http, HttpRequest, HttpResponse, Kv, Log, Socket, WebSockets,
+};
 use crate::types::{KvError, NetError};
 
 pub(crate) type Chunks = VecDeque<Result<Vec<u8>, NetError>>;
@@ -14,14 +16,6 @@ pub(crate) struct FakeBody(RefCell<Chunks>);
 impl Body for FakeBody {
     fn read(&self) -> Result<Option<Vec<u8>>, NetError> {
         self.0.borrow_mut().pop_front().transpose()
-    }
-
-    fn read_all(&self) -> Result<Vec<u8>, NetError> {
-        let mut all = Vec::new();
-        while let Some(chunk) = self.read()? {
-            all.extend(chunk);
-        }
-        Ok(all)
     }
 }
 
@@ -77,9 +71,8 @@ impl FakeHost {
     }
 }
 
-impl Host for FakeHost {
+impl Http for FakeHost {
     type Body = FakeBody;
-    type Socket = FakeSocket;
 
     fn http_send(&self, req: &HttpRequest) -> Result<HttpResponse<FakeBody>, NetError> {
         self.requests.borrow_mut().push(req.clone());
@@ -90,9 +83,14 @@ impl Host for FakeHost {
             .unwrap_or(Err(NetError::Connect("no scripted response".to_owned())))?;
         Ok(HttpResponse {
             status,
+            headers: Vec::new(),
             body: FakeBody(RefCell::new(chunks)),
         })
     }
+}
+
+impl WebSockets for FakeHost {
+    type Socket = FakeSocket;
 
     fn ws_connect(&self, url: &str, ping_interval_ms: Option<u32>) -> Result<FakeSocket, NetError> {
         self.ws_urls.borrow_mut().push((url.to_owned(), ping_interval_ms));
@@ -101,7 +99,9 @@ impl Host for FakeHost {
             .take()
             .ok_or_else(|| NetError::Connect("no scripted socket".to_owned()))
     }
+}
 
+impl Kv for FakeHost {
     fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.kv.borrow().get(key).cloned())
     }
@@ -110,16 +110,22 @@ impl Host for FakeHost {
         self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
         Ok(())
     }
+}
 
+impl Credentials for FakeHost {
     fn update_credentials(&self, patch_json: &str) -> Result<(), String> {
         self.patches.borrow_mut().push(patch_json.to_owned());
         Ok(())
     }
+}
 
+impl Config for FakeHost {
     fn config(&self, key: &str) -> Option<String> {
         self.config.get(key).cloned()
     }
+}
 
+impl Log for FakeHost {
     fn log_info(&self, message: &str) {
         self.logs.borrow_mut().push(message.to_owned());
     }

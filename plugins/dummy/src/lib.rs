@@ -3,45 +3,41 @@
 //! Everything here converts between wit-bindgen types and the plain-Rust core
 //! (`behaviour`, `stream`, ...), which is unit-tested natively against a fake host.
 
+// Only the component (wasm32) exports the `Guest` implementation below; natively it is unused,
+// and dead code is checked by the wasm32 clippy run instead.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 mod behaviour;
 mod catalog;
 mod convert;
 #[cfg(test)]
 mod fake;
 mod host;
-mod imports;
 pub mod native;
 mod scripts;
-mod sse;
 mod stream;
 mod types;
 
 use std::cell::RefCell;
 
-use bindings::exports::gateway::provider::translator as wit;
-use bindings::gateway::provider::types as wt;
+use gateway_guest::WitHost;
+use gateway_guest::bindings::exports::gateway::provider::translator as wit;
+use gateway_guest::bindings::gateway::provider::types as wt;
 
-// The generated code is unsafe FFI glue and not written to our lint set, so the lints are
-// relaxed for this module only.
-#[allow(unsafe_code, unreachable_pub, clippy::unwrap_used)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
-}
-
-// `export!` expands to `#[unsafe(export_name)]` functions, so it needs the same allowance.
-// Native builds (unit tests) skip it: those export names are not valid ELF version-script
-// symbols, so linking the native cdylib would fail.
+// `export!` expands to `#[unsafe(export_name)]` functions, so it needs an `unsafe_code`
+// allowance. Native builds (unit tests) skip it: those export names are not valid ELF
+// version-script symbols, so linking the native cdylib would fail.
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
     use super::Dummy;
-    crate::bindings::export!(Dummy with_types_in crate::bindings);
+    gateway_guest::bindings::export!(Dummy);
 }
 
 struct Dummy;
 
 /// `next` takes `&self` in the bindings, but the stream advances, hence the `RefCell`.
-struct DummyStream(RefCell<stream::Stream<imports::WitHost>>);
+struct DummyStream(RefCell<stream::Stream<WitHost>>);
 
 fn unsupported() -> wt::ProviderError {
     wt::ProviderError::BadRequest("unsupported".to_owned())
@@ -65,8 +61,7 @@ impl wit::Guest for Dummy {
     fn chat(account: wt::Account, request: wt::ChatRequest) -> Result<wit::ChatStream, wt::ProviderError> {
         let account = convert::account(account);
         let request = convert::chat_request(request);
-        let stream =
-            behaviour::chat(&imports::WitHost, &account, &request).map_err(convert::provider_error)?;
+        let stream = behaviour::chat(&WitHost, &account, &request)?;
         Ok(wit::ChatStream::new(DummyStream(RefCell::new(stream))))
     }
 
@@ -102,9 +97,7 @@ impl wit::Guest for Dummy {
 
 impl wit::GuestChatStream for DummyStream {
     fn next(&self) -> Result<Option<Vec<wt::Event>>, wt::ProviderError> {
-        match self.0.borrow_mut().next() {
-            Ok(batch) => Ok(batch.map(|events| events.into_iter().map(convert::event).collect())),
-            Err(e) => Err(convert::provider_error(e)),
-        }
+        let batch = self.0.borrow_mut().next()?;
+        Ok(batch.map(|events| events.into_iter().map(Into::into).collect()))
     }
 }

@@ -1,7 +1,9 @@
 //! Native entry point for the host's benchmark: the component's echo logic without WASM.
 
 use crate::behaviour;
-use crate::host::{Body, Frame, Host, HttpRequest, HttpResponse, Socket};
+use crate::host::{
+    Body, Config, Credentials, Frame, Http, HttpRequest, HttpResponse, Kv, Log, Socket, WebSockets,
+};
 use crate::types::{Account, ChatRequest, KvError, Message, NetError};
 
 /// Runs the `echo` behaviour on `text` exactly as the component does and returns the number of
@@ -38,10 +40,6 @@ impl Body for Never {
     fn read(&self) -> Result<Option<Vec<u8>>, NetError> {
         match *self {}
     }
-
-    fn read_all(&self) -> Result<Vec<u8>, NetError> {
-        match *self {}
-    }
 }
 
 impl Socket for Never {
@@ -58,18 +56,23 @@ impl Socket for Never {
     }
 }
 
-impl Host for Offline {
+impl Http for Offline {
     type Body = Never;
-    type Socket = Never;
 
     fn http_send(&self, _: &HttpRequest) -> Result<HttpResponse<Never>, NetError> {
         Err(offline())
     }
+}
+
+impl WebSockets for Offline {
+    type Socket = Never;
 
     fn ws_connect(&self, _: &str, _: Option<u32>) -> Result<Never, NetError> {
         Err(offline())
     }
+}
 
+impl Kv for Offline {
     fn kv_get(&self, _: &str) -> Result<Option<Vec<u8>>, KvError> {
         Err(KvError::Unavailable("offline".to_owned()))
     }
@@ -77,15 +80,21 @@ impl Host for Offline {
     fn kv_set(&self, _: &str, _: &[u8]) -> Result<(), KvError> {
         Err(KvError::Unavailable("offline".to_owned()))
     }
+}
 
+impl Credentials for Offline {
     fn update_credentials(&self, _: &str) -> Result<(), String> {
         Err("offline".to_owned())
     }
+}
 
+impl Config for Offline {
     fn config(&self, _: &str) -> Option<String> {
         None
     }
+}
 
+impl Log for Offline {
     fn log_info(&self, _: &str) {}
 }
 

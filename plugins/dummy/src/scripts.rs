@@ -6,6 +6,25 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// `message-start` reporting `input` tokens.
+fn start(input: u32) -> Event {
+    Event::MessageStart {
+        id: None,
+        usage: Some(Usage {
+            input_tokens: Some(input),
+            ..Usage::default()
+        }),
+    }
+}
+
+/// The closing `usage` event, reporting `output` tokens.
+fn output(output: u32) -> Event {
+    Event::Usage(Usage {
+        output_tokens: Some(output),
+        ..Usage::default()
+    })
+}
+
 /// A one-batch reply: the text as a single delta, then `stop`.
 pub(crate) fn reply(text: impl Into<String>) -> Vec<Vec<Event>> {
     vec![vec![
@@ -18,10 +37,7 @@ pub(crate) fn reply(text: impl Into<String>) -> Vec<Vec<Event>> {
 pub(crate) fn echo(text: &str) -> Vec<Vec<Event>> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let n = count(words.len());
-    let mut batches = vec![vec![Event::MessageStart(Usage {
-        input_tokens: Some(n),
-        output_tokens: None,
-    })]];
+    let mut batches = vec![vec![start(n)]];
     batches.extend(words.iter().enumerate().map(|(i, word)| {
         let delta = if i == 0 {
             (*word).to_owned()
@@ -30,19 +46,13 @@ pub(crate) fn echo(text: &str) -> Vec<Vec<Event>> {
         };
         vec![Event::TextDelta(delta)]
     }));
-    batches.push(vec![
-        Event::Usage(Usage {
-            input_tokens: None,
-            output_tokens: Some(n),
-        }),
-        Event::Stop(StopReason::EndTurn),
-    ]);
+    batches.push(vec![output(n), Event::Stop(StopReason::EndTurn)]);
     batches
 }
 
 /// Two parallel tool calls whose argument pieces arrive interleaved, as real upstreams do.
 pub(crate) fn tools(text: &str) -> Vec<Vec<Event>> {
-    let start = |index, id: &str, name: &str| Event::ToolCallStart {
+    let call = |index, id: &str, name: &str| Event::ToolCallStart {
         index,
         id: id.to_owned(),
         name: name.to_owned(),
@@ -54,25 +64,16 @@ pub(crate) fn tools(text: &str) -> Vec<Vec<Event>> {
         }]
     };
     vec![
-        vec![Event::MessageStart(Usage {
-            input_tokens: Some(count(text.split_whitespace().count())),
-            output_tokens: None,
-        })],
+        vec![start(count(text.split_whitespace().count()))],
         vec![Event::TextDelta("Calling tools.".to_owned())],
-        vec![start(0, "call_a", "get_weather"), start(1, "call_b", "get_time")],
+        vec![call(0, "call_a", "get_weather"), call(1, "call_b", "get_time")],
         delta(0, r#"{"city":"#),
         delta(1, r#"{"tz""#),
         delta(0, r#""Paris"#),
         delta(1, r#":"UTC"}"#),
         delta(0, r#""}"#),
         vec![Event::ToolCallEnd(0), Event::ToolCallEnd(1)],
-        vec![
-            Event::Usage(Usage {
-                input_tokens: None,
-                output_tokens: Some(12),
-            }),
-            Event::Stop(StopReason::ToolUse),
-        ],
+        vec![output(12), Event::Stop(StopReason::ToolUse)],
     ]
 }
 
@@ -109,13 +110,7 @@ mod tests {
         assert_eq!(batches.len(), 5);
         assert_eq!(batches[2], vec![Event::TextDelta(" big".into())]);
         assert_eq!(text_of(&batches), "hello big world");
-        assert_eq!(
-            batches[0],
-            vec![Event::MessageStart(Usage {
-                input_tokens: Some(3),
-                output_tokens: None
-            })]
-        );
+        assert_eq!(batches[0], vec![start(3)]);
         assert_eq!(
             batches.last().and_then(|b| b.last()),
             Some(&Event::Stop(StopReason::EndTurn))

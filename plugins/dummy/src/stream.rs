@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 
 use crate::host::{Body, Frame, Host, Socket};
-use crate::sse::SseDecoder;
 use crate::types::{Event, ProviderError, StopReason};
+use gateway_guest::sse::SseDecoder;
 
 /// What the upstream sends to end a stream early, on SSE and WebSocket alike.
 const DONE: &str = "[DONE]";

@@ -1,8 +1,9 @@
 //! Chat dispatch: the request's model id selects the attack.
 
 use crate::burn::{hoard_memory, spin};
-use crate::host::{Body, Host};
-use crate::types::{Event, NetError, ProviderError};
+use gateway_guest::{Event, NetError, ProviderError, StopReason};
+
+use crate::host::{Body, Host, HttpRequest};
 
 /// Cloud metadata endpoint: the classic SSRF target a sandbox must refuse.
 pub(crate) const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
@@ -24,7 +25,10 @@ pub(crate) enum Stream {
 
 impl Stream {
     fn reply(text: impl Into<String>) -> Self {
-        Self::Reply(Some(vec![Event::TextDelta(text.into()), Event::Stop]))
+        Self::Reply(Some(vec![
+            Event::TextDelta(text.into()),
+            Event::Stop(StopReason::EndTurn),
+        ]))
     }
 
     pub(crate) fn next(&mut self) -> Result<Option<Vec<Event>>, ProviderError> {
@@ -61,8 +65,12 @@ fn forbidden(host: &impl Host) -> Result<String, ProviderError> {
     let mut denials = Vec::new();
     let mut other_error = None;
     for url in &targets {
-        match host.http_get(url, 5) {
-            Ok((status, _)) => return Ok(format!("LEAK {status}")),
+        let request = HttpRequest {
+            max_redirects: 5,
+            ..HttpRequest::get(url.as_str())
+        };
+        match host.http_send(&request) {
+            Ok(resp) => return Ok(format!("LEAK {}", resp.status)),
             Err(NetError::Denied(d)) => denials.push(d),
             Err(e) => {
                 other_error.get_or_insert(e);
@@ -81,7 +89,8 @@ fn giant_body(host: &impl Host) -> Result<String, ProviderError> {
     let base = host
         .config("upstream_url")
         .ok_or_else(|| ProviderError::Internal("config key upstream_url is not set".into()))?;
-    let (_, body) = host.http_get(&format!("{}/giant", base.trim_end_matches('/')), 0)?;
+    let url = format!("{}/giant", base.trim_end_matches('/'));
+    let body = host.http_send(&HttpRequest::get(url))?.body;
     let mut total: u64 = 0;
     loop {
         match body.read() {

@@ -1,17 +1,9 @@
-//! The host imports the hostile guest abuses, as a trait so tests can fake them.
+//! The host imports the hostile guest abuses (HTTP, config, KV), as one bound over the guest
+//! SDK's capability traits so tests can fake them.
 
-use crate::types::{KvError, NetError};
+pub(crate) use gateway_guest::host::{Body, Config, Http, HttpRequest, Kv};
 
-pub(crate) trait Body {
-    /// The next chunk, or `None` at the end of the body.
-    fn read(&self) -> Result<Option<Vec<u8>>, NetError>;
-}
+/// Everything an attack may call; the real host and the test fake both provide it.
+pub(crate) trait Host: Http + Config + Kv {}
 
-pub(crate) trait Host {
-    type Body: Body;
-
-    /// Sends a bodiless GET; returns the status and the streaming body.
-    fn http_get(&self, url: &str, max_redirects: u8) -> Result<(u16, Self::Body), NetError>;
-    fn config(&self, key: &str) -> Option<String>;
-    fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), KvError>;
-}
+impl<T: Http + Config + Kv> Host for T {}

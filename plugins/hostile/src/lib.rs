@@ -2,33 +2,29 @@
 //!
 //! The attacks live in plain-Rust modules (`behaviour`, `burn`), unit-tested natively.
 
+// Only the component (wasm32) exports the `Guest` implementation below; natively it is unused,
+// and dead code is checked by the wasm32 clippy run instead.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 mod behaviour;
 mod burn;
 mod catalog;
 mod host;
-mod imports;
-mod types;
 
 use std::cell::RefCell;
 
-use bindings::exports::gateway::provider::translator as wit;
-use bindings::gateway::provider::types as wt;
+use gateway_guest::WitHost;
+use gateway_guest::bindings::exports::gateway::provider::translator as wit;
+use gateway_guest::bindings::gateway::provider::types as wt;
 
-// The generated code is unsafe FFI glue and not written to our lint set, so the lints are
-// relaxed for this module only.
-#[allow(unsafe_code, unreachable_pub, clippy::unwrap_used)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
-}
-
-// `export!` expands to `#[unsafe(export_name)]` functions, so it needs the same allowance.
-// Native builds (unit tests) skip it: those export names are not valid ELF version-script
-// symbols, so linking the native cdylib would fail.
+// `export!` expands to `#[unsafe(export_name)]` functions, so it needs an `unsafe_code`
+// allowance. Native builds (unit tests) skip it: those export names are not valid ELF
+// version-script symbols, so linking the native cdylib would fail.
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
     use super::Hostile;
-    crate::bindings::export!(Hostile with_types_in crate::bindings);
+    gateway_guest::bindings::export!(Hostile);
 }
 
 struct Hostile;
@@ -65,7 +61,7 @@ impl wit::Guest for Hostile {
     }
 
     fn chat(_: wt::Account, request: wt::ChatRequest) -> Result<wit::ChatStream, wt::ProviderError> {
-        let stream = behaviour::chat(&imports::WitHost, &request.model).map_err(imports::provider_error)?;
+        let stream = behaviour::chat(&WitHost, &request.model)?;
         Ok(wit::ChatStream::new(HostileStream(RefCell::new(stream))))
     }
 
@@ -96,9 +92,7 @@ impl wit::Guest for Hostile {
 
 impl wit::GuestChatStream for HostileStream {
     fn next(&self) -> Result<Option<Vec<wt::Event>>, wt::ProviderError> {
-        match self.0.borrow_mut().next() {
-            Ok(batch) => Ok(batch.map(|events| events.into_iter().map(imports::event).collect())),
-            Err(e) => Err(imports::provider_error(e)),
-        }
+        let batch = self.0.borrow_mut().next()?;
+        Ok(batch.map(|events| events.into_iter().map(Into::into).collect()))
     }
 }

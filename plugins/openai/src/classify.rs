@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::error::ProviderError;
+use gateway_guest::ProviderError;
 
 /// Upstream messages are quoted in errors up to this many bytes: enough for OpenAI's
 /// explanations, short enough for logs and client-facing error bodies.

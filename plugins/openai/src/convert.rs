@@ -1,10 +1,11 @@
-//! WIT glue: conversions between wit-bindgen types and the core types.
+//! WIT glue: conversions between wit-bindgen types and the channel's own types (events and
+//! errors convert with `Into`, from the guest SDK).
 
-use crate::bindings::gateway::provider::types as wt;
-use crate::error::{NetError, ProviderError};
+use gateway_guest::bindings::gateway::provider::types as wt;
+
 use crate::types::{
-    Account, ChatRequest, ClientApi, ContentPart, Event, ImageSource, Message, ModelInfo, Role, StopReason,
-    Tool, ToolChoice, ToolResultPart, Usage,
+    Account, ChatRequest, ClientApi, ContentPart, ImageSource, Message, ModelInfo, Role, Tool, ToolChoice,
+    ToolResultPart,
 };
 
 pub(crate) fn account(a: wt::Account) -> Account {
@@ -91,73 +92,6 @@ fn tool(t: wt::Tool) -> Tool {
         name: t.name,
         description: t.description,
         input_schema_json: t.input_schema_json,
-    }
-}
-
-pub(crate) fn event(e: Event) -> wt::Event {
-    match e {
-        Event::MessageStart { id } => wt::Event::MessageStart(wt::MessageStart { id, usage: None }),
-        Event::TextDelta(text) => wt::Event::TextDelta(text),
-        Event::ThinkingDelta(text) => wt::Event::ThinkingDelta(text),
-        Event::ToolCallStart { index, id, name } => {
-            wt::Event::ToolCallStart(wt::ToolCallStart { index, id, name })
-        }
-        Event::ToolCallDelta { index, partial_json } => {
-            wt::Event::ToolCallDelta(wt::ToolCallDelta { index, partial_json })
-        }
-        Event::ToolCallEnd(index) => wt::Event::ToolCallEnd(index),
-        Event::Usage(u) => wt::Event::Usage(usage(u)),
-        Event::Stop(reason) => wt::Event::Stop(match reason {
-            StopReason::EndTurn => wt::StopReason::EndTurn,
-            StopReason::MaxTokens => wt::StopReason::MaxTokens,
-            StopReason::ToolUse => wt::StopReason::ToolUse,
-            StopReason::ContentFilter => wt::StopReason::ContentFilter,
-        }),
-    }
-}
-
-fn usage(u: Usage) -> wt::Usage {
-    wt::Usage {
-        input_tokens: u.input_tokens,
-        output_tokens: u.output_tokens,
-        cache_read_input_tokens: u.cache_read_input_tokens,
-        cache_creation_input_tokens: None,
-    }
-}
-
-pub(crate) fn provider_error(e: ProviderError) -> wt::ProviderError {
-    use ProviderError as E;
-    match e {
-        E::AuthFailed(m) => wt::ProviderError::AuthFailed(m),
-        E::RateLimited {
-            retry_after_ms,
-            message,
-        } => wt::ProviderError::RateLimited(wt::RateLimit {
-            retry_after_ms,
-            message,
-        }),
-        E::QuotaExhausted { reset_at_ms, message } => {
-            wt::ProviderError::QuotaExhausted(wt::QuotaExhausted { reset_at_ms, message })
-        }
-        E::BadRequest(m) => wt::ProviderError::BadRequest(m),
-        E::ModelNotFound(m) => wt::ProviderError::ModelNotFound(m),
-        E::Upstream { status, message } => {
-            wt::ProviderError::Upstream(wt::UpstreamFailure { status, message })
-        }
-        E::Transient(m) => wt::ProviderError::Transient(m),
-        E::Internal(m) => wt::ProviderError::Internal(m),
-    }
-}
-
-pub(crate) fn net_error(e: wt::NetError) -> NetError {
-    match e {
-        wt::NetError::Denied(d) => NetError::Denied(d),
-        wt::NetError::Timeout => NetError::Timeout,
-        wt::NetError::Connect(m) => NetError::Connect(m),
-        wt::NetError::TooLarge(cap) => NetError::TooLarge(cap),
-        wt::NetError::Protocol(m) => NetError::Protocol(m),
-        wt::NetError::Closed => NetError::Closed,
-        wt::NetError::Busy => NetError::Busy,
     }
 }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::classify;
-use crate::error::ProviderError;
-use crate::sse::SseDecoder;
 use crate::types::{Event, StopReason, Usage};
+use gateway_guest::ProviderError;
+use gateway_guest::sse::SseDecoder;
 
 /// The data payload that ends an OpenAI stream.
 const DONE: &str = "[DONE]";
@@ -93,7 +93,7 @@ impl ChunkDecoder {
         if !self.started {
             self.started = true;
             let id = chunk.get("id").and_then(Value::as_str).map(str::to_owned);
-            out.push(Event::MessageStart { id });
+            out.push(Event::MessageStart { id, usage: None });
         }
         // We never ask for more than one choice (`n` is not sent), so choice 0 is the answer.
         if let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) {
@@ -210,6 +210,7 @@ fn usage_of(usage: &Value) -> Usage {
         input_tokens: tokens(usage.get("prompt_tokens")),
         output_tokens: tokens(usage.get("completion_tokens")),
         cache_read_input_tokens: tokens(usage.pointer("/prompt_tokens_details/cached_tokens")),
+        cache_creation_input_tokens: None,
     }
 }
 

@@ -3,9 +3,9 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
-use crate::error::NetError;
-use crate::host::{Body, Host, HttpRequest, HttpResponse};
+use crate::host::{Body, Config, Http, HttpRequest, HttpResponse};
 use crate::types::{ChatRequest, ClientApi, Message};
+use gateway_guest::NetError;
 
 pub(crate) type Chunks = VecDeque<Result<Vec<u8>, NetError>>;
 
@@ -28,14 +28,6 @@ impl FakeBody {
 impl Body for FakeBody {
     fn read(&self) -> Result<Option<Vec<u8>>, NetError> {
         self.0.borrow_mut().pop_front().transpose()
-    }
-
-    fn read_all(&self) -> Result<Vec<u8>, NetError> {
-        let mut all = Vec::new();
-        while let Some(chunk) = self.read()? {
-            all.extend(chunk);
-        }
-        Ok(all)
     }
 }
 
@@ -93,7 +85,7 @@ impl FakeHost {
     }
 }
 
-impl Host for FakeHost {
+impl Http for FakeHost {
     type Body = FakeBody;
 
     fn http_send(&self, req: &HttpRequest) -> Result<HttpResponse<FakeBody>, NetError> {
@@ -109,7 +101,9 @@ impl Host for FakeHost {
             body,
         })
     }
+}
 
+impl Config for FakeHost {
     fn config(&self, key: &str) -> Option<String> {
         self.config.get(key).cloned()
     }

@@ -1,54 +1,50 @@
 //! The OpenAI-compatible channel: Chat Completions upstreams behind an API key; this file is WIT glue.
 //!
 //! Read it top-down: `chat` builds the request (`request`, `messages`), sends it (`upstream`,
-//! `classify`) and decodes the answer (`stream`, `decode`, `sse`). Everything except this
-//! file, `convert` and `imports` is plain Rust, unit-tested natively against a fake host.
+//! `classify`) and decodes the answer (`stream`, `decode`). Everything except this file and
+//! `convert` is plain Rust, unit-tested natively against a fake host; the WIT bindings, the host
+//! imports, errors, events and the SSE decoder come from the guest SDK (`gateway-guest`).
+
+// Only the component (wasm32) exports the `Guest` implementation below; natively it is unused,
+// and dead code is checked by the wasm32 clippy run instead.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod catalog;
 mod chat;
 mod classify;
 mod convert;
 mod decode;
-mod error;
 #[cfg(test)]
 mod fake;
 mod host;
-mod imports;
 mod messages;
 mod models;
 mod request;
-mod sse;
 mod stream;
 mod types;
 mod upstream;
 
 use std::cell::RefCell;
 
-use bindings::exports::gateway::provider::translator as wit;
-use bindings::gateway::provider::types as wt;
-use host::Host;
+use gateway_guest::bindings::exports::gateway::provider::translator as wit;
+use gateway_guest::bindings::gateway::provider::types as wt;
+use gateway_guest::host::Config;
+use gateway_guest::{WitBody, WitHost};
 
-// The generated code is unsafe FFI glue and not written to our lint set, so the lints are
-// relaxed for this module only.
-#[allow(unsafe_code, unreachable_pub, clippy::unwrap_used)]
-mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
-}
-
-// `export!` expands to `#[unsafe(export_name)]` functions, so it needs the same allowance.
-// Native builds (unit tests) skip it: those export names are not valid ELF version-script
-// symbols, so linking the native cdylib would fail.
+// `export!` expands to `#[unsafe(export_name)]` functions, so it needs an `unsafe_code`
+// allowance. Native builds (unit tests) skip it: those export names are not valid ELF
+// version-script symbols, so linking the native cdylib would fail.
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
     use super::OpenAi;
-    crate::bindings::export!(OpenAi with_types_in crate::bindings);
+    gateway_guest::bindings::export!(OpenAi);
 }
 
 struct OpenAi;
 
 /// `next` takes `&self` in the bindings, but the stream advances, hence the `RefCell`.
-struct OpenAiStream(RefCell<stream::ChatStream<imports::WitBody>>);
+struct OpenAiStream(RefCell<stream::ChatStream<WitBody>>);
 
 fn unsupported() -> wt::ProviderError {
     wt::ProviderError::BadRequest("not supported by the openai channel".to_owned())
@@ -63,7 +59,7 @@ impl wit::Guest for OpenAi {
             name: catalog::NAME.to_owned(),
             version: catalog::VERSION.to_owned(),
             description: catalog::DESCRIPTION.to_owned(),
-            models: convert::models(catalog::models(imports::WitHost.config("models").as_deref())),
+            models: convert::models(catalog::models(WitHost.config("models").as_deref())),
             capabilities: C::CHAT | C::CHECK_ACCOUNT | C::LIST_MODELS,
             config_schema_json: catalog::config_schema_json(),
         }
@@ -72,7 +68,7 @@ impl wit::Guest for OpenAi {
     fn chat(account: wt::Account, request: wt::ChatRequest) -> Result<wit::ChatStream, wt::ProviderError> {
         let account = convert::account(account);
         let request = convert::chat_request(request);
-        let stream = chat::chat(&imports::WitHost, &account, &request).map_err(convert::provider_error)?;
+        let stream = chat::chat(&WitHost, &account, &request)?;
         Ok(wit::ChatStream::new(OpenAiStream(RefCell::new(stream))))
     }
 
@@ -85,8 +81,7 @@ impl wit::Guest for OpenAi {
     }
 
     fn check_account(account: wt::Account) -> Result<wt::AccountCheck, wt::ProviderError> {
-        let detail_json = models::check_account(&imports::WitHost, &convert::account(account))
-            .map_err(convert::provider_error)?;
+        let detail_json = models::check_account(&WitHost, &convert::account(account))?;
         Ok(wt::AccountCheck {
             identity: None,
             plan: None,
@@ -100,8 +95,7 @@ impl wit::Guest for OpenAi {
     }
 
     fn list_models(account: wt::Account) -> Result<Vec<wt::ModelInfo>, wt::ProviderError> {
-        let models = models::list_models(&imports::WitHost, &convert::account(account))
-            .map_err(convert::provider_error)?;
+        let models = models::list_models(&WitHost, &convert::account(account))?;
         Ok(convert::models(models))
     }
 
@@ -112,7 +106,7 @@ impl wit::Guest for OpenAi {
 
 impl wit::GuestChatStream for OpenAiStream {
     fn next(&self) -> Result<Option<Vec<wt::Event>>, wt::ProviderError> {
-        let batch = self.0.borrow_mut().next().map_err(convert::provider_error)?;
-        Ok(batch.map(|events| events.into_iter().map(convert::event).collect()))
+        let batch = self.0.borrow_mut().next()?;
+        Ok(batch.map(|events| events.into_iter().map(Into::into).collect()))
     }
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Number, Value, json};
 
-use crate::error::ProviderError;
 use crate::messages::messages;
 use crate::types::{ChatRequest, ClientApi, Tool, ToolChoice};
+use gateway_guest::ProviderError;
 
 /// Which field carries the output limit. OpenAI rejects requests that set both, and its
 /// newer models reject `max_tokens`, while older compatible servers know only `max_tokens`;

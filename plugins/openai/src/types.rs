@@ -1,4 +1,7 @@
-//! Plain-Rust mirrors of the WIT types this translator uses, so its logic is testable natively.
+//! Plain-Rust mirrors of the WIT types this translator uses, so its logic is testable natively
+//! (the shared ones, events and errors, come from the guest SDK).
+
+pub(crate) use gateway_guest::{Event, StopReason, Usage};
 
 /// The parts of the canonical chat request that Chat Completions can express.
 ///
@@ -89,34 +92,6 @@ pub(crate) enum ToolChoice {
     Any,
     None,
     Named(String),
-}
-
-/// A canonical stream event (the subset of the WIT `event` variant this channel emits).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Event {
-    MessageStart { id: Option<String> },
-    TextDelta(String),
-    ThinkingDelta(String),
-    ToolCallStart { index: u32, id: String, name: String },
-    ToolCallDelta { index: u32, partial_json: String },
-    ToolCallEnd(u32),
-    Usage(Usage),
-    Stop(StopReason),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    EndTurn,
-    MaxTokens,
-    ToolUse,
-    ContentFilter,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage {
-    pub(crate) input_tokens: Option<u32>,
-    pub(crate) output_tokens: Option<u32>,
-    pub(crate) cache_read_input_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]

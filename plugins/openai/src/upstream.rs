@@ -3,9 +3,9 @@
 use serde_json::Value;
 
 use crate::classify;
-use crate::error::ProviderError;
 use crate::host::{Body, Host, HttpRequest, HttpResponse};
 use crate::types::Account;
+use gateway_guest::ProviderError;
 
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 

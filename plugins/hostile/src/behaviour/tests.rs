@@ -3,8 +3,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
+use gateway_guest::KvError;
+use gateway_guest::host::{Config, Http, HttpResponse, Kv};
+
 use super::*;
-use crate::types::KvError;
 
 struct FakeBody(RefCell<VecDeque<Result<Vec<u8>, NetError>>>);
 
@@ -25,21 +27,35 @@ struct FakeHost {
     kv_writes: Cell<u64>,
 }
 
-impl Host for FakeHost {
+impl Http for FakeHost {
     type Body = FakeBody;
 
-    fn http_get(&self, url: &str, max_redirects: u8) -> Result<(u16, FakeBody), NetError> {
-        self.requested.borrow_mut().push((url.to_owned(), max_redirects));
+    fn http_send(&self, req: &HttpRequest) -> Result<HttpResponse<FakeBody>, NetError> {
+        assert_eq!((req.method, req.body.len()), ("GET", 0));
+        let url = &req.url;
+        self.requested.borrow_mut().push((url.clone(), req.max_redirects));
         let status = self
             .answers
             .get(url)
             .cloned()
-            .unwrap_or_else(|| Err(NetError::Denied(url.to_owned())))?;
-        Ok((status, FakeBody(RefCell::new(self.body.take()))))
+            .unwrap_or_else(|| Err(NetError::Denied(url.clone())))?;
+        Ok(HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: FakeBody(RefCell::new(self.body.take())),
+        })
     }
+}
 
+impl Config for FakeHost {
     fn config(&self, key: &str) -> Option<String> {
         self.config.get(key).map(|v| (*v).to_owned())
+    }
+}
+
+impl Kv for FakeHost {
+    fn kv_get(&self, _: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(None)
     }
 
     fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
@@ -58,10 +74,10 @@ fn reply_text(host: &FakeHost, model: &str) -> String {
     let mut stream = chat(host, model).expect("chat starts");
     let batch = stream.next().expect("next").expect("one batch");
     assert_eq!(stream.next(), Ok(None));
-    assert_eq!(batch.last(), Some(&Event::Stop));
+    assert_eq!(batch.last(), Some(&Event::Stop(StopReason::EndTurn)));
     match &batch[0] {
         Event::TextDelta(t) => t.clone(),
-        Event::Stop => String::new(),
+        _ => String::new(),
     }
 }
 

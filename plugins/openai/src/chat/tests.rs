@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::error::NetError;
 use crate::fake::{FakeBody, FakeHost, chat_request};
 use crate::types::{ClientApi, ContentPart, Event, Message, Role, StopReason};
+use gateway_guest::NetError;
 
 const SSE: &[(&str, &str)] = &[("content-type", "text/event-stream; charset=utf-8")];
 
@@ -104,6 +104,7 @@ fn streams_events_batch_by_batch() -> Result<(), ProviderError> {
     let text = |t: &str| Event::TextDelta(t.into());
     let start = Event::MessageStart {
         id: Some("c1".into()),
+        usage: None,
     };
     assert_eq!(
         batches,
@@ -130,6 +131,7 @@ fn json_response_is_decoded_whole() -> Result<(), ProviderError> {
     let expected = vec![
         Event::MessageStart {
             id: Some("c2".into()),
+            usage: None,
         },
         Event::TextDelta("Hi!".into()),
         Event::Stop(StopReason::MaxTokens),

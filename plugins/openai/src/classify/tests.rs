@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::error::ProviderError as E;
+use gateway_guest::ProviderError as E;
 
 fn openai_body(message: &str, code: &str) -> String {
     json!({"error": {"message": message, "type": "invalid_request_error", "code": code}}).to_string()

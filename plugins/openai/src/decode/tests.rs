@@ -27,6 +27,7 @@ fn decode(body: &str) -> Result<Vec<Event>, ProviderError> {
 fn start() -> Event {
     E::MessageStart {
         id: Some("chatcmpl-1".into()),
+        usage: None,
     }
 }
 
@@ -49,6 +50,7 @@ fn text_with_usage_and_done() -> Result<(), ProviderError> {
         input_tokens: Some(12),
         output_tokens: Some(3),
         cache_read_input_tokens: Some(8),
+        cache_creation_input_tokens: None,
     };
     let expected = vec![
         start(),
@@ -234,6 +236,7 @@ fn json_completion_becomes_the_same_events() -> Result<(), ProviderError> {
             input_tokens: Some(5),
             output_tokens: Some(7),
             cache_read_input_tokens: None,
+            cache_creation_input_tokens: None,
         }),
         E::Stop(StopReason::ToolUse),
     ];

@@ -1,9 +1,9 @@
 //! Incremental Server-Sent Events decoder: feed it body chunks split anywhere, get data payloads.
 
-/// Decodes the `data` payloads of an SSE stream. Other fields (`event`, `id`, `retry`) and
-/// comments are ignored because the dummy upstream only sends data.
+/// Decodes the `data` payloads of an SSE stream. Comments (`:` lines) and the other fields
+/// (`event`, `id`, `retry`) are skipped: the upstreams spoken so far put everything in `data`.
 #[derive(Debug, Default)]
-pub(crate) struct SseDecoder {
+pub struct SseDecoder {
     /// Bytes of the current, not yet terminated line. Kept as bytes so a UTF-8 sequence split
     /// across chunks is decoded only once it is whole.
     line: Vec<u8>,
@@ -14,12 +14,12 @@ pub(crate) struct SseDecoder {
 }
 
 impl SseDecoder {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// Consumes one chunk and returns the data of every event it completed, in order.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
         let mut events = Vec::new();
         for &byte in chunk {
             if std::mem::take(&mut self.skip_lf) && byte == b'\n' {
