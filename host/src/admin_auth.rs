@@ -1,5 +1,5 @@
-//! Admin credentials: the static token, the password (configured, or generated once and stored
-//! hashed), sessions kept in the store, and a per-client limit on failed password attempts.
+//! Admin credentials: the static token, the password (configured, or generated once, stored
+//! hashed and changeable), sessions kept in the store, and a per-client limit on failed attempts.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -22,6 +22,13 @@ const PASSWORD_SETTING: &str = "admin-password";
 /// Failed password attempts are counted per client over this window.
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const GENERATED_PASSWORD_LEN: usize = 24;
+/// Shortest admin password accepted (the config file enforces the same).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest admin password accepted: argon2 hashes anything, but a megabyte "password" is abuse.
+const MAX_PASSWORD_BYTES: usize = 1024;
+/// Session epoch while the password comes from the config file: the same on every instance,
+/// whose hashes of that password differ by salt.
+const CONFIGURED_EPOCH: &str = "configured";
 
 /// Why an admin request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,16 +41,36 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// Why a password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("admin.password is set in the config file; change it there")]
+    Configured,
+    #[error("the new password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} bytes long")]
+    Weak,
+    #[error("the password was changed concurrently; retry")]
+    Conflict,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<StoreError> for ChangeError {
+    fn from(e: StoreError) -> Self {
+        Self::Auth(AuthError::Store(e))
+    }
+}
+
 /// What one gateway accepts as admin credentials.
 pub struct AdminAuth {
     store: Store,
     /// SHA-256 of the configured token: comparing digests hides the token's length too.
     token_digest: Option<[u8; 32]>,
-    /// PHC string (argon2id) of the admin password.
-    password_hash: String,
-    /// Digest of the last password that verified. Basic auth sends the password with every
-    /// request; this keeps that to one argon2 run instead of one per request.
-    verified: Mutex<Option<[u8; 32]>>,
+    /// PHC string (argon2id) of a configured password. Without one, the hash stored in the
+    /// store is authoritative, read on each check so a change on one instance applies to all.
+    configured_hash: Option<String>,
+    /// The last password that verified (its digest) against which hash. Basic auth sends the
+    /// password with every request; this keeps that to one argon2 run instead of one per request.
+    verified: Mutex<Option<(String, [u8; 32])>>,
     session_ttl: Duration,
     max_failures: u64,
     cookie_secure: bool,
@@ -76,7 +103,8 @@ impl AdminAuth {
         let (password_hash, generated) = match &config.password {
             Some(p) => {
                 let p = p.clone();
-                (blocking(move || hash_password(&p)).await?, None)
+                let hash = blocking(move || hash_password(&p)).await?;
+                (hash, None)
             }
             None => match store.setting_get(PASSWORD_SETTING).await? {
                 Some(stored) => (stored, None),
@@ -99,7 +127,7 @@ impl AdminAuth {
         let auth = AdminAuth {
             store: store.clone(),
             token_digest: config.token.as_deref().map(|t| sha256(t.as_bytes())),
-            password_hash,
+            configured_hash: config.password.is_some().then_some(password_hash),
             verified: Mutex::new(None),
             session_ttl: config.session_ttl,
             max_failures: u64::from(config.max_login_failures_per_minute),
@@ -123,11 +151,8 @@ impl AdminAuth {
             return self.check_token(auth.strip_prefix("Bearer ").unwrap_or(auth).trim());
         }
         if let Some(session) = session_cookie(headers) {
-            return match self
-                .store
-                .session_valid(&hex::encode(sha256(session.as_bytes())))
-                .await?
-            {
+            let key = session_key(session, &self.epoch().await?);
+            return match self.store.session_valid(&key).await? {
                 true => Ok(()),
                 false => Err(AuthError::Invalid),
             };
@@ -135,14 +160,62 @@ impl AdminAuth {
         Err(AuthError::Invalid)
     }
 
+    /// Whether `headers` carry the admin token (as `X-Admin-Token` or a bearer token): the
+    /// operator's credential, which may reset the password without knowing it.
+    pub fn presents_token(&self, headers: &HeaderMap) -> bool {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let token = header("x-admin-token").or_else(|| {
+            header("authorization")
+                .filter(|a| !a.starts_with("Basic "))
+                .map(|a| a.strip_prefix("Bearer ").unwrap_or(a).trim())
+        });
+        token.is_some_and(|t| self.check_token(t).is_ok())
+    }
+
+    /// Replaces the stored admin password and returns a new session token. Every earlier
+    /// session ends, on every instance: sessions are bound to the password they were opened
+    /// under. `current` may be `None` only for a caller that presented the admin token.
+    pub async fn change_password(
+        &self,
+        current: Option<&str>,
+        new: &str,
+        client: IpAddr,
+    ) -> Result<String, ChangeError> {
+        if self.configured_hash.is_some() {
+            return Err(ChangeError::Configured);
+        }
+        if new.chars().count() < MIN_PASSWORD_CHARS || new.len() > MAX_PASSWORD_BYTES {
+            return Err(ChangeError::Weak);
+        }
+        let old = self.stored_hash().await?;
+        if let Some(current) = current {
+            self.check_password(current, client).await?;
+        }
+        let new = new.to_owned();
+        let hash = blocking(move || hash_password(&new)).await?;
+        if !self
+            .store
+            .setting_swap(PASSWORD_SETTING, Some(&old), &hash)
+            .await?
+        {
+            return Err(ChangeError::Conflict);
+        }
+        tracing::info!(%client, "admin password changed; earlier sessions ended");
+        Ok(self.open_session(&hash).await?)
+    }
+
     /// Verifies a password (or the admin token) and opens a session; returns its token.
     pub async fn login(&self, secret: &str, client: IpAddr) -> Result<String, AuthError> {
         if self.check_token(secret).is_err() {
             self.check_password(secret, client).await?;
         }
+        Ok(self.open_session(&self.epoch().await?).await?)
+    }
+
+    async fn open_session(&self, epoch: &str) -> Result<String, StoreError> {
         let token = hex::encode(rand::random::<[u8; 32]>());
         self.store
-            .session_create(&hex::encode(sha256(token.as_bytes())), self.session_ttl)
+            .session_create(&session_key(&token, epoch), self.session_ttl)
             .await?;
         Ok(token)
     }
@@ -151,12 +224,27 @@ impl AdminAuth {
     pub async fn logout(&self, headers: &HeaderMap) -> Result<(), StoreError> {
         match session_cookie(headers) {
             Some(s) => {
-                self.store
-                    .session_delete(&hex::encode(sha256(s.as_bytes())))
-                    .await
+                let key = session_key(s, &self.epoch().await?);
+                self.store.session_delete(&key).await
             }
             None => Ok(()),
         }
+    }
+
+    /// What sessions are bound to: the stored password hash, so changing the password ends
+    /// them all, or a constant while the password comes from the config file.
+    async fn epoch(&self) -> Result<String, StoreError> {
+        match self.configured_hash {
+            Some(_) => Ok(CONFIGURED_EPOCH.to_owned()),
+            None => self.stored_hash().await,
+        }
+    }
+
+    async fn stored_hash(&self) -> Result<String, StoreError> {
+        self.store
+            .setting_get(PASSWORD_SETTING)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the stored admin password hash is missing".into()))
     }
 
     /// `Set-Cookie` value for a new session.
@@ -187,7 +275,7 @@ impl AdminAuth {
         if self.store.rate_count(&bucket, FAILURE_WINDOW).await? >= self.max_failures {
             return Err(AuthError::Throttled(FAILURE_WINDOW));
         }
-        if self.password_matches(password).await {
+        if self.password_matches(password).await? {
             return Ok(());
         }
         self.store.rate_hit(&bucket, FAILURE_WINDOW).await?;
@@ -195,26 +283,29 @@ impl AdminAuth {
         Err(AuthError::Invalid)
     }
 
-    async fn password_matches(&self, password: &str) -> bool {
+    async fn password_matches(&self, password: &str) -> Result<bool, StoreError> {
+        let hash = match &self.configured_hash {
+            Some(h) => h.clone(),
+            None => self.stored_hash().await?,
+        };
         let digest = sha256(password.as_bytes());
-        let cached = *self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if cached.is_some_and(|c| bool::from(c.ct_eq(&digest))) {
-            return true;
+        let cached = self.verified.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if cached.is_some_and(|(h, d)| h == hash && bool::from(d.ct_eq(&digest))) {
+            return Ok(true);
         }
-        let (hash, password) = (self.password_hash.clone(), password.to_owned());
+        let (phc, password) = (hash.clone(), password.to_owned());
         // Argon2 takes tens of milliseconds of CPU by design: keep it off the request threads.
         let ok = blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let parsed = PasswordHash::new(&phc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(argon2::Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok())
         })
-        .await
-        .unwrap_or(false);
+        .await?;
         if ok {
-            *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
+            *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some((hash, digest));
         }
-        ok
+        Ok(ok)
     }
 }
 
@@ -224,6 +315,15 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Unavailable(format!("hashing task failed: {e}")))?
+}
+
+/// The store key of a session: its token's digest, bound to the password epoch.
+fn session_key(token: &str, epoch: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(token.as_bytes());
+    h.update([0]);
+    h.update(epoch.as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// The password of a Basic credential (the user name is not checked).
@@ -304,6 +404,52 @@ mod tests {
         assert_eq!(generated, None);
         assert!(configured.login("configured-password", ip).await.is_ok());
         assert!(configured.login(&password, ip).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn changing_the_password_ends_every_session_and_keeps_the_old_one_on_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let store = Store::Embedded(std::sync::Arc::new(
+            crate::store::EmbeddedStore::open(dir.path()).unwrap(),
+        ));
+        let (auth, generated) = AdminAuth::init(&admin_config(None), &store).await.unwrap();
+        let old = generated.unwrap();
+        let cookie = |token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("cookie", format!("session_token={token}").parse().unwrap());
+            h
+        };
+        let before = auth.login(&old, ip).await.unwrap();
+        assert!(matches!(
+            auth.change_password(Some("wrong"), "long enough password", ip)
+                .await,
+            Err(ChangeError::Auth(AuthError::Invalid))
+        ));
+        assert!(matches!(
+            auth.change_password(Some(&old), "short", ip).await,
+            Err(ChangeError::Weak)
+        ));
+        assert!(auth.check(&cookie(&before), ip).await.is_ok());
+
+        let after = auth
+            .change_password(Some(&old), "long enough password", ip)
+            .await
+            .unwrap();
+        assert!(auth.check(&cookie(&before), ip).await.is_err());
+        assert!(auth.check(&cookie(&after), ip).await.is_ok());
+        assert!(auth.login(&old, ip).await.is_err());
+        assert!(auth.login("long enough password", ip).await.is_ok());
+
+        let (configured, _) = AdminAuth::init(&admin_config(Some("configured-password")), &store)
+            .await
+            .unwrap();
+        assert!(matches!(
+            configured
+                .change_password(Some("configured-password"), "long enough password", ip)
+                .await,
+            Err(ChangeError::Configured)
+        ));
     }
 
     #[test]

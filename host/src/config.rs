@@ -332,9 +332,12 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
         errors.push("admin.token: must be at least 16 characters".to_owned());
     }
     if let Some(password) = &admin.password
-        && password.chars().count() < 12
+        && password.chars().count() < crate::admin_auth::MIN_PASSWORD_CHARS
     {
-        errors.push("admin.password: must be at least 12 characters".to_owned());
+        errors.push(format!(
+            "admin.password: must be at least {} characters",
+            crate::admin_auth::MIN_PASSWORD_CHARS
+        ));
     }
 
     let plugin_dir = resolve_path(base, raw.runtime.plugin_dir.as_deref().unwrap_or("plugins"));

@@ -73,6 +73,7 @@ pub fn router(app: App) -> Router {
 fn admin_routes(app: App) -> Router<App> {
     Router::new()
         .route("/api/plugins", get(admin::list_plugins))
+        .route("/api/admin/password", post(session::change_password))
         .route("/api/plugins/{name}/reload", post(admin::reload_plugin))
         .route("/api/queue", get(admin::queue))
         .route(

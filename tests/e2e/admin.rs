@@ -162,6 +162,11 @@ async fn every_admin_route_refuses_without_credentials() {
         (reqwest::Method::POST, "/api/import"),
         (reqwest::Method::GET, "/api/config/cache/stats"),
         (reqwest::Method::POST, "/api/config/cache/clear"),
+        (reqwest::Method::GET, "/api/config"),
+        (reqwest::Method::PUT, "/api/config"),
+        (reqwest::Method::POST, "/api/admin/password"),
+        (reqwest::Method::GET, "/api/keys"),
+        (reqwest::Method::POST, "/api/keys"),
     ] {
         let resp = reqwest::Client::new()
             .request(method.clone(), gw.url(path))

@@ -1,5 +1,5 @@
 //! Admin credentials end to end: login sessions, Basic auth, the token, failed-login limiting,
-//! config read/update with secrets redacted, and the optional `/metrics` token.
+//! the configured password's precedence, config read/update with secrets redacted, and the optional `/metrics` token.
 
 use gateway_tests::{TestGateway, claude_request, sse_text};
 use reqwest::{Method, StatusCode};
@@ -226,4 +226,26 @@ async fn metrics_can_require_a_token() {
         .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     assert!(ok.text().await.unwrap().contains("gateway_"));
+}
+
+#[tokio::test]
+async fn a_configured_password_cannot_be_changed_through_the_api() {
+    let gw = gateway().await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/api/admin/password"))
+        .basic_auth("admin", Some(PASSWORD))
+        .json(&json!({"current_password": PASSWORD, "new_password": "another long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("config file"));
+    let still = reqwest::Client::new()
+        .get(gw.url("/api/plugins"))
+        .basic_auth("admin", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), StatusCode::OK);
 }

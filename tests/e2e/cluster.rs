@@ -277,3 +277,79 @@ async fn keys_sessions_config_and_models_made_on_one_instance_hold_on_the_other(
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_changed_on_one_instance_applies_on_both_and_ends_every_session() {
+    let Some(redis) = TestRedis::start() else { return };
+    let (a, b) = pair(&redis, "").await;
+    let old = a.app.generated_password().or(b.app.generated_password()).unwrap();
+    const NEW: &str = "a brand new admin password";
+    let client = reqwest::Client::new();
+    let session_of = |resp: &reqwest::Response| {
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    };
+    let plugins_with = |gw: &TestGateway, session: &str| {
+        client
+            .get(gw.url("/api/plugins"))
+            .header("cookie", session)
+            .send()
+    };
+    let basic = |gw: &TestGateway, password: &str| {
+        client
+            .get(gw.url("/api/plugins"))
+            .basic_auth("admin", Some(password))
+            .send()
+    };
+    let change = |gw: &TestGateway, body: Value| {
+        client
+            .post(gw.url("/api/admin/password"))
+            .basic_auth("admin", Some(old.clone()))
+            .json(&body)
+            .send()
+    };
+    let login = client
+        .post(b.url("/api/login"))
+        .json(&json!({"password": old}))
+        .send()
+        .await
+        .unwrap();
+    let before = session_of(&login);
+    assert_eq!(plugins_with(&a, &before).await.unwrap().status(), 200);
+
+    // Refusals change nothing: no current password, a wrong one, a short new one.
+    let refused = [
+        (json!({"new_password": NEW}), 400),
+        (json!({"current_password": "wrong", "new_password": NEW}), 401),
+        (json!({"current_password": old, "new_password": "short"}), 400),
+    ];
+    for (body, status) in refused {
+        let resp = change(&a, body.clone()).await.unwrap();
+        assert_eq!(resp.status(), status, "{body}");
+        assert!(resp.headers().get("set-cookie").is_none());
+    }
+    assert_eq!(basic(&b, &old).await.unwrap().status(), 200);
+
+    let changed = change(&a, json!({"current_password": old, "new_password": NEW}))
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let after = session_of(&changed);
+    for gw in [&a, &b] {
+        assert_eq!(plugins_with(gw, &before).await.unwrap().status(), 401);
+        assert_eq!(plugins_with(gw, &after).await.unwrap().status(), 200);
+        assert_eq!(basic(gw, &old).await.unwrap().status(), 401);
+        assert_eq!(basic(gw, NEW).await.unwrap().status(), 200);
+    }
+
+    // The admin token resets the password without knowing it.
+    let reset = b
+        .admin(Method::POST, "/api/admin/password")
+        .json(&json!({"new_password": "reset by the operator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    assert_eq!(basic(&a, "reset by the operator").await.unwrap().status(), 200);
+    assert_eq!(plugins_with(&a, &after).await.unwrap().status(), 401);
+}

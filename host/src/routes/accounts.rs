@@ -18,11 +18,9 @@ use crate::wasm::{CallAccount, LoadedPlugin};
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("no such account"),
-        StoreError::Conflict { current } => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict_error",
-            format!("the account changed meanwhile (now at version {current}); reload and retry"),
-        ),
+        StoreError::Conflict { current } => ApiError::conflict(format!(
+            "the account changed meanwhile (now at version {current}); reload and retry"
+        )),
         // The only quota on accounts: the credential size cap.
         StoreError::QuotaExceeded(m) => ApiError::bad_request(m),
         other => ApiError::unavailable(format!("store unavailable: {other}")),

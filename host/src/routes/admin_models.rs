@@ -15,15 +15,11 @@ use crate::store::{ModelEntry, ModelPatch, StoreError};
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("no such model"),
-        StoreError::Conflict { current } => conflict(format!(
+        StoreError::Conflict { current } => ApiError::conflict(format!(
             "the model changed meanwhile (now at version {current}); reload and retry"
         )),
         other => ApiError::unavailable(format!("store unavailable: {other}")),
     }
-}
-
-fn conflict(message: String) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "conflict_error", message)
 }
 
 /// The route key of a model: `<channel>:<model id>`.
@@ -118,7 +114,7 @@ pub(super) async fn create(
     };
     let key = model_key(&model);
     let stored = app.store().create_model(model).await.map_err(|e| match e {
-        StoreError::Conflict { .. } => conflict(format!("model `{key}` already exists")),
+        StoreError::Conflict { .. } => ApiError::conflict(format!("model `{key}` already exists")),
         other => store_error(other),
     })?;
     refresh(&app).await;

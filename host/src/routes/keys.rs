@@ -14,11 +14,9 @@ use crate::store::StoreError;
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("no such key"),
-        StoreError::Conflict { current } => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict_error",
-            format!("the key changed meanwhile (now at version {current}); reload and retry"),
-        ),
+        StoreError::Conflict { current } => ApiError::conflict(format!(
+            "the key changed meanwhile (now at version {current}); reload and retry"
+        )),
         other => ApiError::unavailable(format!("store unavailable: {other}")),
     }
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::app::App;
@@ -22,9 +21,7 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let applied = app.live().update(patch).await.map_err(|e| match e {
         UpdateError::Invalid(m) => ApiError::bad_request(m),
-        e @ UpdateError::Conflict { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "conflict_error", e.to_string())
-        }
+        e @ UpdateError::Conflict { .. } => ApiError::conflict(e.to_string()),
         UpdateError::Store(e) => ApiError::unavailable(format!("store unavailable: {e}")),
     })?;
     app.apply(&applied);
