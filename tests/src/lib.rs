@@ -280,4 +280,3 @@ impl TestGateway {
         Self::start_on(Some(&redis.url()), components, plugins, &[]).await
     }
 }
-

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::{AccountPool, PoolError};
 use crate::canonical::ProviderError;
 use crate::config::PoolConfig;
-use crate::test_redis::TestRedis;
 use crate::store::{Account, EmbeddedStore, LeaseCandidate, LeaseOutcome, RedisStore, Store};
+use crate::test_redis::TestRedis;
 
 fn account(id: &str, max_inflight: u32) -> Account {
     Account {

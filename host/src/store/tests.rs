@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::test_redis::TestRedis;
 use super::{Account, AccountPatch, EmbeddedStore, KvQuota, ModelEntry, RedisStore, Store, StoreError};
 use crate::canonical::ModelKind;
+use crate::test_redis::TestRedis;
 
 const QUOTA: KvQuota = KvQuota {
     max_keys: 100,
