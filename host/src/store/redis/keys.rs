@@ -333,7 +333,7 @@ mod tests {
     use std::time::Duration;
 
     use super::{RedisStore, key};
-    use crate::store::test_redis::TestRedis;
+    use crate::test_redis::TestRedis;
 
     #[tokio::test]
     async fn rate_windows_expire_on_their_own() {
