@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub keepalive: Duration,
     /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`.
     pub metrics_token: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed when naming the client (the key of
+    /// the failed-login limiter). Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Failover and cooldown policy of the account pool.
@@ -152,6 +155,7 @@ struct RawServer {
     shutdown_grace_secs: Option<u64>,
     keepalive_secs: Option<u64>,
     metrics_token: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +278,23 @@ fn validate(raw: RawConfig, base: &Path, env: &HashMap<String, String>, errors: 
             .metrics_token
             .and_then(|v| resolve_secret("server.metrics_token", &v, env, errors))
             .filter(|v| !v.is_empty()),
+        trusted_proxies: raw
+            .server
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|text| {
+                let net = text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                net.map_err(|_| {
+                    errors.push(format!(
+                        "server.trusted_proxies: `{text}` is not an address or CIDR range"
+                    ));
+                })
+                .ok()
+            })
+            .collect(),
     };
 
     let d = PoolConfig::default();

@@ -249,3 +249,39 @@ async fn a_configured_password_cannot_be_changed_through_the_api() {
         .unwrap();
     assert_eq!(still.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failed_logins_count_per_forwarded_client() {
+    let gw = TestGateway::start_with_env(
+        &[],
+        "",
+        &[
+            ("GATEWAY__ADMIN__PASSWORD", PASSWORD),
+            ("GATEWAY__SERVER__TRUSTED_PROXIES", r#"["127.0.0.0/8"]"#),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let login = |from: &str, password: &str| {
+        client
+            .post(gw.url("/api/login"))
+            .header("x-forwarded-for", format!("198.51.100.1, {from}"))
+            .json(&json!({"password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            login("203.0.113.1", "guess").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login("203.0.113.1", PASSWORD).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy is not locked out by the first one's guesses.
+    assert_eq!(
+        login("203.0.113.2", PASSWORD).await.unwrap().status(),
+        StatusCode::OK
+    );
+}

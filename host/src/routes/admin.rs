@@ -4,6 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use ipnet::IpNet;
 use serde_json::{Value, json};
 
 use crate::admin_auth::AuthError;
@@ -17,7 +19,7 @@ pub(super) async fn require_admin(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
-    let client = client_ip(&req);
+    let client = client_ip(&app, &req);
     app.admin()
         .check(req.headers(), client)
         .await
@@ -25,11 +27,40 @@ pub(super) async fn require_admin(
     Ok(next.run(req).await)
 }
 
-/// The peer address of the connection (the login limiter's key).
-pub(super) fn client_ip(req: &axum::extract::Request) -> IpAddr {
-    req.extensions()
+/// The client's address (the login limiter's key): the connection's peer, or what a trusted
+/// proxy reports in `X-Forwarded-For`.
+pub(super) fn client_ip(app: &App, req: &axum::extract::Request) -> IpAddr {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    forwarded_client(peer, req.headers(), &app.config().server.trusted_proxies)
+}
+
+/// The peer, unless it is a trusted proxy: then the rightmost `X-Forwarded-For` hop that is not
+/// itself trusted. Hops left of that one were written by the client and may be forged.
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer.to_canonical();
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.into_iter().rev() {
+        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if is_trusted(&ip) => {}
+            Ok(ip) => return ip,
+            // A malformed hop ends what can be believed.
+            Err(_) => break,
+        }
+    }
+    peer
 }
 
 pub(super) fn auth_error(e: AuthError) -> ApiError {
@@ -97,4 +128,54 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, ApiErro
         );
     }
     Ok(Json(json!({"channels": channels})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_trusted_proxies_name_the_client() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        let chain = forwarded(&["198.51.100.7, 203.0.113.9", "10.1.2.3"]);
+        // An untrusted peer's header is ignored.
+        assert_eq!(
+            forwarded_client(ip("192.0.2.1"), &chain, &trusted),
+            ip("192.0.2.1")
+        );
+        // A trusted peer: the rightmost hop that is not a proxy; the forgeable left part is not read.
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &chain, &trusted),
+            ip("203.0.113.9")
+        );
+        // IPv4-mapped IPv6 peers (dual-stack listeners) count as their IPv4 address.
+        assert_eq!(
+            forwarded_client(ip("::ffff:127.0.0.1"), &chain, &trusted),
+            ip("203.0.113.9")
+        );
+        // No header, only proxies, or a malformed hop: the peer itself.
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &forwarded(&["10.0.0.1"]), &trusted),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &forwarded(&["1.2.3.4, junk"]), &trusted),
+            ip("127.0.0.1")
+        );
+        // Nothing trusted: the header never counts.
+        assert_eq!(forwarded_client(ip("127.0.0.1"), &chain, &[]), ip("127.0.0.1"));
+    }
 }

@@ -25,7 +25,7 @@ struct Login {
 
 /// `POST /api/login` with `{"password": …}`: sets the session cookie.
 pub(super) async fn login(State(app): State<App>, req: Request) -> Result<Response, ApiError> {
-    let client = client_ip(&req);
+    let client = client_ip(&app, &req);
     let login: Login = read_json(req, "{\"password\": \"…\"}").await?;
     let token = app
         .admin()
@@ -61,7 +61,7 @@ struct PasswordChange {
 /// stored admin password, ends every session on every instance and opens a new one for the
 /// caller. The admin token may reset the password without the current one.
 pub(super) async fn change_password(State(app): State<App>, req: Request) -> Result<Response, ApiError> {
-    let client = client_ip(&req);
+    let client = client_ip(&app, &req);
     let by_token = app.admin().presents_token(req.headers());
     let change: PasswordChange =
         read_json(req, "{\"current_password\": \"…\", \"new_password\": \"…\"}").await?;
