@@ -304,7 +304,7 @@ async fn a_password_changed_on_one_instance_applies_on_both_and_ends_every_sessi
     let change = |gw: &TestGateway, body: Value| {
         client
             .post(gw.url("/api/admin/password"))
-            .basic_auth("admin", Some(old.clone()))
+            .basic_auth("admin", Some(old))
             .json(&body)
             .send()
     };
@@ -328,7 +328,7 @@ async fn a_password_changed_on_one_instance_applies_on_both_and_ends_every_sessi
         assert_eq!(resp.status(), status, "{body}");
         assert!(resp.headers().get("set-cookie").is_none());
     }
-    assert_eq!(basic(&b, &old).await.unwrap().status(), 200);
+    assert_eq!(basic(&b, old).await.unwrap().status(), 200);
 
     let changed = change(&a, json!({"current_password": old, "new_password": NEW}))
         .await
@@ -338,7 +338,7 @@ async fn a_password_changed_on_one_instance_applies_on_both_and_ends_every_sessi
     for gw in [&a, &b] {
         assert_eq!(plugins_with(gw, &before).await.unwrap().status(), 401);
         assert_eq!(plugins_with(gw, &after).await.unwrap().status(), 200);
-        assert_eq!(basic(gw, &old).await.unwrap().status(), 401);
+        assert_eq!(basic(gw, old).await.unwrap().status(), 401);
         assert_eq!(basic(gw, NEW).await.unwrap().status(), 200);
     }
 
