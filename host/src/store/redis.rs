@@ -1,32 +1,9 @@
-//! Redis backend, for several gateway instances sharing one state; the only file naming Redis keys.
+//! Redis backend, for several gateway instances sharing one state (key names: `redis/names.rs`).
 
-// Key layout (every key starts with `PREFIX`):
-//
-// | Key                            | Type   | Holds                                                      |
-// |--------------------------------|--------|------------------------------------------------------------|
-// | `kv:{<ns>}:<key>`              | STRING | a KV value; its TTL is Redis's own (`PX`)                  |
-// | `kvkeys:{<ns>}`                | ZSET   | the namespace's keys, scored by expiry (server ms; `+inf`) |
-// | `account:<id>`                 | HASH   | each `Account` field but credentials, as JSON              |
-// | `credentials:<id>`             | HASH   | credential field → JSON value (so merges are per field)    |
-// | `accounts`                     | SET    | every account id                                           |
-// | `channel:<channel>:accounts`   | SET    | the account ids of one channel                             |
-// | `models`                       | HASH   | `<channel>\0<model id>` → JSON `ModelEntry`, version incl. |
-// | `models:seeded`                | SET    | every `<channel>\0<model id>` ever seeded or admin-written |
-// | `apikey:<id>`                  | STRING | JSON `ApiKey`, version included                            |
-// | `apikeys`                      | SET    | every API key id                                           |
-// | `apikey-hash:<sha256 hex>`     | STRING | the id of the API key with that hash                       |
-// | `apikey-usage:<id>`            | HASH   | `requests` (count), `last_used_ms` (caller's clock)        |
-// | `rate:<bucket>:<window start>` | STRING | hits in one fixed window (server ms); expires after it     |
-// | `lease:<account id>`           | ZSET   | lease id → expiry (server ms); live members are in flight  |
-// | `poolstate:<account id>`       | HASH   | cooldown_until, disabled, last_error, requests, failures   |
-// | `setting:<name>`               | STRING | a setting (admin password hash, runtime config JSON)       |
-// | `session:<sha256 hex>`         | STRING | an admin session; expires with it (`PX`)                   |
-//
 // `kvkeys` is the quota's count: expired members are purged (by server time) before it is read,
 // so only live keys count. It assumes Redis does not evict keys (`maxmemory-policy noeviction`).
 // Every write touching more than one key, or reading before writing, is one Lua script, so it is
 // atomic across gateway instances; a script never parses credentials, so JSON stays byte-exact.
-// Scripts build some key names from `PREFIX`, so this backend targets one Redis, not a cluster.
 // The API key rows are handled in `redis/keys.rs`, the model rows in `redis/models.rs`.
 
 use std::sync::LazyLock;
@@ -57,10 +34,9 @@ macro_rules! lua_now {
 mod admin;
 mod keys;
 mod models;
+mod names;
 mod pool;
 
-/// Prefix of every key, so the gateway can share a Redis with other applications.
-const PREFIX: &str = "gateway:";
 /// Connect and response timeout: a dead Redis must give fast errors, not hung requests.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Upper bound on one store call, reconnect attempts included.
@@ -149,7 +125,7 @@ impl RedisStore {
     }
 
     pub(super) async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let k = kv_key(ns, key);
+        let k = names::kv(ns, key);
         self.call(|mut c| async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
             .await
     }
@@ -171,7 +147,7 @@ impl RedisStore {
         }
         // `PX 0` is an error in Redis; a zero TTL means "already expired" almost at once.
         let ttl_ms = ttl.map_or(0, |t| (t.as_millis() as u64).clamp(1, MAX_TTL_MS));
-        let (k, index) = (kv_key(ns, key), kv_index(ns));
+        let (k, index) = (names::kv(ns, key), names::kv_index(ns));
         let stored: bool = self
             .call(|mut c| async move {
                 KV_SET
@@ -195,7 +171,7 @@ impl RedisStore {
     }
 
     pub(super) async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
-        let (k, index) = (kv_key(ns, key), kv_index(ns));
+        let (k, index) = (names::kv(ns, key), names::kv_index(ns));
         self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
@@ -210,7 +186,7 @@ impl RedisStore {
     }
 
     pub(super) async fn kv_len(&self, ns: &str) -> Result<u64, StoreError> {
-        let index = kv_index(ns);
+        let index = names::kv_index(ns);
         self.call(|mut c| async move { KV_LEN.key(index).invoke_async(&mut c).await })
             .await
     }
@@ -221,15 +197,18 @@ impl RedisStore {
         let (fields, credentials) = account_fields(&account)?;
         let id = account.id.clone();
         let keys = [
-            key(&["account:", &id]),
-            key(&["credentials:", &id]),
-            key(&["accounts"]),
-            channel_key(&account.channel),
+            names::account(&id),
+            names::credentials(&id),
+            names::accounts(),
+            names::channel_accounts(&account.channel),
         ];
         let version: u64 = self
             .call(|mut c| async move {
                 let mut inv = PUT_ACCOUNT.prepare_invoke();
-                inv.key(&keys[..]).arg(PREFIX).arg(id).arg(fields.len());
+                inv.key(&keys[..])
+                    .arg(names::channel_accounts_prefix())
+                    .arg(id)
+                    .arg(fields.len());
                 for (f, v) in fields.iter().chain(&credentials) {
                     inv.arg(f).arg(v);
                 }
@@ -246,7 +225,7 @@ impl RedisStore {
     }
 
     pub(super) async fn list_accounts(&self, channel: Option<&str>) -> Result<Vec<Account>, StoreError> {
-        let ids = channel.map_or_else(|| key(&["accounts"]), channel_key);
+        let ids = channel.map_or_else(names::accounts, names::channel_accounts);
         self.read_accounts(Some(ids), None).await
     }
 
@@ -257,7 +236,9 @@ impl RedisStore {
         let raw: Vec<Vec<String>> = self
             .call(|mut c| async move {
                 let mut inv = READ_ACCOUNTS.prepare_invoke();
-                inv.key(ids.unwrap_or_default()).arg(PREFIX);
+                inv.key(ids.unwrap_or_default())
+                    .arg(names::account_prefix())
+                    .arg(names::credentials_prefix());
                 if let Some(id) = id {
                     inv.arg(id);
                 }
@@ -275,9 +256,9 @@ impl RedisStore {
     pub(super) async fn delete_account(&self, id: &str) -> Result<(), StoreError> {
         let [leases, state] = pool::account_pool_keys(id);
         let keys = [
-            key(&["account:", id]),
-            key(&["credentials:", id]),
-            key(&["accounts"]),
+            names::account(id),
+            names::credentials(id),
+            names::accounts(),
             leases,
             state,
         ];
@@ -286,7 +267,7 @@ impl RedisStore {
             .call(|mut c| async move {
                 DELETE_ACCOUNT
                     .key(&keys[..])
-                    .arg(PREFIX)
+                    .arg(names::channel_accounts_prefix())
                     .arg(id)
                     .invoke_async(&mut c)
                     .await
@@ -306,7 +287,7 @@ impl RedisStore {
             Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect::<Vec<_>>(),
             _ => Vec::new(),
         };
-        let keys = [key(&["account:", id]), key(&["credentials:", id])];
+        let keys = [names::account(id), names::credentials(id)];
         let (status, version, account, creds): (u8, u64, Vec<String>, Vec<String>) = self
             .call(|mut c| async move {
                 let mut inv = UPDATE_ACCOUNT.prepare_invoke();
@@ -335,29 +316,6 @@ impl RedisStore {
             )),
         }
     }
-}
-
-fn key(parts: &[&str]) -> String {
-    let mut k = String::from(PREFIX);
-    parts.iter().for_each(|p| k.push_str(p));
-    k
-}
-
-fn channel_key(channel: &str) -> String {
-    key(&["channel:", channel, ":accounts"])
-}
-
-/// The namespace inside `{}`; escaping `}` (and `%`) keeps `(ns, key)` → Redis key one-to-one.
-fn ns_tag(ns: &str) -> String {
-    ns.replace('%', "%25").replace('}', "%7D")
-}
-
-fn kv_key(ns: &str, k: &str) -> String {
-    key(&["kv:{", &ns_tag(ns), "}:", k])
-}
-
-fn kv_index(ns: &str) -> String {
-    key(&["kvkeys:{", &ns_tag(ns), "}"])
 }
 
 type Fields = Vec<(String, String)>;
@@ -417,13 +375,13 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
 return redis.call('ZCARD', KEYS[1])
 ");
 
-    /// KEYS: account, credentials, all ids, channel ids. ARGV: prefix, id, n, n field pairs,
-    /// credential pairs. Replaces the account; returns its new version.
+    /// KEYS: account, credentials, all ids, channel ids. ARGV: channel-ids prefix, id, n, n
+    /// field pairs, credential pairs. Replaces the account; returns its new version.
     PUT_ACCOUNT = r"
 local old = redis.call('HGET', KEYS[1], 'channel')
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
 if old then
-  redis.call('SREM', ARGV[1] .. 'channel:' .. cjson.decode(old) .. ':accounts', ARGV[2])
+  redis.call('SREM', ARGV[1] .. cjson.decode(old), ARGV[2])
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 local i = 4
@@ -479,27 +437,28 @@ local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 return {0, version, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 ";
 
-    /// KEYS: account, credentials, all ids, leases, pool state. ARGV: prefix, id. Returns 0
-    /// when there is no such account, else 1.
+    /// KEYS: account, credentials, all ids, leases, pool state. ARGV: channel-ids prefix, id.
+    /// Returns 0 when there is no such account, else 1.
     DELETE_ACCOUNT = r"
 local channel = redis.call('HGET', KEYS[1], 'channel')
 if not channel then return 0 end
-redis.call('SREM', ARGV[1] .. 'channel:' .. cjson.decode(channel) .. ':accounts', ARGV[2])
+redis.call('SREM', ARGV[1] .. cjson.decode(channel), ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[2])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
 return 1
 ";
 
-    /// KEYS: id set (ignored when ARGV[2], one id, is given). ARGV: prefix, [id].
-    /// Returns {fields, credentials, fields, credentials, ...} of the accounts that exist.
+    /// KEYS: id set (ignored when ARGV[3], one id, is given). ARGV: account prefix,
+    /// credentials prefix, [id]. Returns {fields, credentials, fields, credentials, ...} of the
+    /// accounts that exist.
     READ_ACCOUNTS = r"
-local ids = ARGV[2] and {ARGV[2]} or redis.call('SMEMBERS', KEYS[1])
+local ids = ARGV[3] and {ARGV[3]} or redis.call('SMEMBERS', KEYS[1])
 local out = {}
 for _, id in ipairs(ids) do
-  local fields = redis.call('HGETALL', ARGV[1] .. 'account:' .. id)
+  local fields = redis.call('HGETALL', ARGV[1] .. id)
   if #fields > 0 then
     out[#out + 1] = fields
-    out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'credentials:' .. id)
+    out[#out + 1] = redis.call('HGETALL', ARGV[2] .. id)
   end
 end
 return out

@@ -49,6 +49,27 @@ pub struct CallAccount<'a> {
     pub credentials: &'a serde_json::Map<String, serde_json::Value>,
 }
 
+/// One account-scoped export on a fresh instance: instantiate, arm the CPU budget, call, then
+/// tell a trap from the plugin's own typed error. A macro because every export is its own
+/// method of the generated bindings.
+macro_rules! call_with_account {
+    ($plugin:expr, $request_id:expr, $account:expr, $export:ident, $convert:path) => {{
+        let account: CallAccount<'_> = $account;
+        let mut inst = $plugin.instantiate($request_id, Some(account.id)).await?;
+        inst.store.data_mut().cpu.start_call();
+        let acc = convert::account(account.id, account.credentials);
+        let result = inst
+            .bindings
+            .gateway_provider_translator()
+            .$export(&mut inst.store, &acc)
+            .await
+            .map_err(|e| $plugin.trap_error(&inst.store, e))?;
+        result
+            .map($convert)
+            .map_err(|e| PluginError::Provider(convert::provider_error(e)))
+    }};
+}
+
 // === impl LoadedPlugin ===
 
 impl LoadedPlugin {
@@ -219,17 +240,13 @@ impl LoadedPlugin {
         request_id: &str,
         account: CallAccount<'_>,
     ) -> Result<AccountCheck, PluginError> {
-        let mut inst = self.instantiate(request_id, Some(account.id)).await?;
-        inst.store.data_mut().cpu.start_call();
-        let acc = convert::account(account.id, account.credentials);
-        let r = inst
-            .bindings
-            .gateway_provider_translator()
-            .call_check_account(&mut inst.store, &acc)
-            .await
-            .map_err(|e| self.trap_error(&inst.store, e))?;
-        r.map(convert::account_check)
-            .map_err(|e| PluginError::Provider(convert::provider_error(e)))
+        call_with_account!(
+            self,
+            request_id,
+            account,
+            call_check_account,
+            convert::account_check
+        )
     }
 
     pub async fn usage(
@@ -237,17 +254,7 @@ impl LoadedPlugin {
         request_id: &str,
         account: CallAccount<'_>,
     ) -> Result<Quota, PluginError> {
-        let mut inst = self.instantiate(request_id, Some(account.id)).await?;
-        inst.store.data_mut().cpu.start_call();
-        let acc = convert::account(account.id, account.credentials);
-        let r = inst
-            .bindings
-            .gateway_provider_translator()
-            .call_usage(&mut inst.store, &acc)
-            .await
-            .map_err(|e| self.trap_error(&inst.store, e))?;
-        r.map(convert::quota)
-            .map_err(|e| PluginError::Provider(convert::provider_error(e)))
+        call_with_account!(self, request_id, account, call_usage, convert::quota)
     }
 
     pub async fn list_models(
@@ -255,17 +262,7 @@ impl LoadedPlugin {
         request_id: &str,
         account: CallAccount<'_>,
     ) -> Result<Vec<ModelInfo>, PluginError> {
-        let mut inst = self.instantiate(request_id, Some(account.id)).await?;
-        inst.store.data_mut().cpu.start_call();
-        let acc = convert::account(account.id, account.credentials);
-        let r = inst
-            .bindings
-            .gateway_provider_translator()
-            .call_list_models(&mut inst.store, &acc)
-            .await
-            .map_err(|e| self.trap_error(&inst.store, e))?;
-        r.map(convert::models)
-            .map_err(|e| PluginError::Provider(convert::provider_error(e)))
+        call_with_account!(self, request_id, account, call_list_models, convert::models)
     }
 
     /// Labels a wasmtime error by what caused it and counts it.

@@ -2,8 +2,8 @@
 //! as small traits (real over WIT, faked in tests), the typed errors, canonical events and SSE.
 //!
 //! A plugin implements `bindings::exports::gateway::provider::translator::Guest`, calls
-//! [`export!`] (on `wasm32` only), and keeps its logic generic over the traits in [`host`] so it
-//! runs natively in unit tests against a fake host.
+//! `gateway_guest::bindings::export!(Plugin)` (on `wasm32` only), and keeps its logic generic
+//! over the traits in [`host`] so it runs natively in unit tests against a fake host.
 
 pub mod error;
 pub mod events;

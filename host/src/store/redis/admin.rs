@@ -4,20 +4,12 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{MAX_TTL_MS, RedisStore, key};
+use super::{MAX_TTL_MS, RedisStore, names};
 use crate::store::StoreError;
-
-fn setting_key(name: &str) -> String {
-    key(&["setting:", name])
-}
-
-fn session_key(hash: &str) -> String {
-    key(&["session:", hash])
-}
 
 impl RedisStore {
     pub(in crate::store) async fn setting_get(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let k = setting_key(name);
+        let k = names::setting(name);
         self.call(|mut c| async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
             .await
     }
@@ -29,7 +21,7 @@ impl RedisStore {
         expected: Option<&str>,
         value: &str,
     ) -> Result<bool, StoreError> {
-        let k = setting_key(name);
+        let k = names::setting(name);
         let (present, expected, value) = (
             u8::from(expected.is_some()),
             expected.unwrap_or_default().to_owned(),
@@ -48,7 +40,7 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn session_create(&self, hash: &str, ttl_ms: u64) -> Result<(), StoreError> {
-        let k = session_key(hash);
+        let k = names::session(hash);
         let ttl_ms = ttl_ms.clamp(1, MAX_TTL_MS);
         self.call(|mut c| async move {
             redis::cmd("SET")
@@ -63,13 +55,13 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn session_valid(&self, hash: &str) -> Result<bool, StoreError> {
-        let k = session_key(hash);
+        let k = names::session(hash);
         self.call(|mut c| async move { redis::cmd("EXISTS").arg(k).query_async(&mut c).await })
             .await
     }
 
     pub(in crate::store) async fn session_delete(&self, hash: &str) -> Result<(), StoreError> {
-        let k = session_key(hash);
+        let k = names::session(hash);
         self.call(|mut c| async move { redis::cmd("DEL").arg(k).query_async::<()>(&mut c).await })
             .await
     }

@@ -4,25 +4,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, corrupt, key};
+use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, corrupt, names};
 use crate::keys::{ApiKey, KeyPatch, KeyUsage};
 use crate::store::StoreError;
-
-fn record_key(id: &str) -> String {
-    key(&["apikey:", id])
-}
-
-fn ids_key() -> String {
-    key(&["apikeys"])
-}
-
-fn hash_index(hash: &str) -> String {
-    key(&["apikey-hash:", hash])
-}
-
-fn usage_key(id: &str) -> String {
-    key(&["apikey-usage:", id])
-}
 
 fn decode(json: &str) -> Result<ApiKey, StoreError> {
     serde_json::from_str(json).map_err(corrupt)
@@ -32,7 +16,11 @@ impl RedisStore {
     pub(in crate::store) async fn create_key(&self, mut api_key: ApiKey) -> Result<ApiKey, StoreError> {
         api_key.version = 1;
         let json = serde_json::to_string(&api_key).map_err(corrupt)?;
-        let keys = [record_key(&api_key.id), hash_index(&api_key.hash), ids_key()];
+        let keys = [
+            names::api_key(&api_key.id),
+            names::api_key_hash(&api_key.hash),
+            names::api_keys(),
+        ];
         let id = api_key.id.clone();
         let created: bool = self
             .call(|mut c| async move {
@@ -52,7 +40,7 @@ impl RedisStore {
     /// Optimistic, like `update_key`; the script also moves the hash index entry when the
     /// hash changes, refusing a hash that another key holds.
     pub(in crate::store) async fn put_key(&self, mut api_key: ApiKey) -> Result<ApiKey, StoreError> {
-        let record = record_key(&api_key.id);
+        let record = names::api_key(&api_key.id);
         for _ in 0..MAX_CAS_ATTEMPTS {
             let old = self.get_record(record.clone()).await?;
             let previous = old.as_deref().map(decode).transpose()?;
@@ -61,9 +49,9 @@ impl RedisStore {
             let old_hash = previous.map_or_else(|| api_key.hash.clone(), |k| k.hash);
             let keys = [
                 record.clone(),
-                hash_index(&api_key.hash),
-                hash_index(&old_hash),
-                ids_key(),
+                names::api_key_hash(&api_key.hash),
+                names::api_key_hash(&old_hash),
+                names::api_keys(),
             ];
             let id = api_key.id.clone();
             let status: u8 = self
@@ -91,7 +79,7 @@ impl RedisStore {
 
     /// Every key, in no particular order (`Store::list_keys` sorts).
     pub(in crate::store) async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let (ids, records) = (ids_key(), key(&["apikey:"]));
+        let (ids, records) = (names::api_keys(), names::api_key_prefix());
         let raw: Vec<String> = self
             .call(|mut c| async move { LIST_KEYS.key(ids).arg(records).invoke_async(&mut c).await })
             .await?;
@@ -99,14 +87,14 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn get_key(&self, id: &str) -> Result<ApiKey, StoreError> {
-        self.get_record(record_key(id))
+        self.get_record(names::api_key(id))
             .await?
             .ok_or(StoreError::NotFound)
             .and_then(|json| decode(&json))
     }
 
     pub(in crate::store) async fn find_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let (index, records) = (hash_index(hash), key(&["apikey:"]));
+        let (index, records) = (names::api_key_hash(hash), names::api_key_prefix());
         let raw: Option<String> = self
             .call(|mut c| async move {
                 FIND_KEY_BY_HASH
@@ -131,7 +119,7 @@ impl RedisStore {
         patch: &KeyPatch,
         expected_version: Option<u64>,
     ) -> Result<ApiKey, StoreError> {
-        let record = record_key(id);
+        let record = names::api_key(id);
         for _ in 0..MAX_CAS_ATTEMPTS {
             let old = self
                 .get_record(record.clone())
@@ -163,8 +151,8 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn delete_key(&self, id: &str) -> Result<(), StoreError> {
-        let keys = [record_key(id), ids_key(), usage_key(id)];
-        let (id, hashes) = (id.to_owned(), key(&["apikey-hash:"]));
+        let keys = [names::api_key(id), names::api_keys(), names::api_key_usage(id)];
+        let (id, hashes) = (id.to_owned(), names::api_key_hash_prefix());
         let deleted: bool = self
             .call(|mut c| async move {
                 DELETE_KEY
@@ -180,13 +168,13 @@ impl RedisStore {
 
     pub(in crate::store) async fn has_keys(&self) -> Result<bool, StoreError> {
         // Redis removes a set with its last member, so existence is "at least one key".
-        let ids = ids_key();
+        let ids = names::api_keys();
         self.call(|mut c| async move { redis::cmd("EXISTS").arg(ids).query_async(&mut c).await })
             .await
     }
 
     pub(in crate::store) async fn record_key_use(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
-        let keys = [record_key(id), usage_key(id)];
+        let keys = [names::api_key(id), names::api_key_usage(id)];
         let counted: bool = self
             .call(|mut c| async move {
                 RECORD_KEY_USE
@@ -200,7 +188,7 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn key_usage(&self, id: &str) -> Result<KeyUsage, StoreError> {
-        let usage = usage_key(id);
+        let usage = names::api_key_usage(id);
         let (requests, last_used_ms): (Option<u64>, Option<u64>) = self
             .call(|mut c| async move {
                 redis::cmd("HMGET")
@@ -218,7 +206,7 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn rate_count(&self, bucket: &str, window_ms: u64) -> Result<u64, StoreError> {
-        let base = key(&["rate:", bucket, ":"]);
+        let base = names::rate_prefix(bucket);
         let window_ms = window_ms.min(MAX_TTL_MS);
         self.call(|mut c| async move { RATE_COUNT.arg(base).arg(window_ms).invoke_async(&mut c).await })
             .await
@@ -227,7 +215,7 @@ impl RedisStore {
     pub(in crate::store) async fn rate_hit(&self, bucket: &str, window_ms: u64) -> Result<u64, StoreError> {
         // The script appends the window start (server clock), so every instance counts in the
         // same windows whatever its own clock says.
-        let base = key(&["rate:", bucket, ":"]);
+        let base = names::rate_prefix(bucket);
         let window_ms = window_ms.min(MAX_TTL_MS);
         self.call(|mut c| async move { RATE_HIT.arg(base).arg(window_ms).invoke_async(&mut c).await })
             .await
@@ -332,7 +320,7 @@ return hits
 mod tests {
     use std::time::Duration;
 
-    use super::{RedisStore, key};
+    use super::{RedisStore, names};
     use crate::test_redis::TestRedis;
 
     #[tokio::test]
@@ -342,7 +330,7 @@ mod tests {
         };
         let store = RedisStore::open(&server.url()).await.unwrap();
         store.rate_hit("b", 200).await.unwrap();
-        let pattern = key(&["rate:b:*"]);
+        let pattern = names::rate_prefix("b") + "*";
         let (found, ttl_ms): (Vec<String>, i64) = store
             .call(|mut c| async move {
                 let found: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut c).await?;

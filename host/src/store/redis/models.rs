@@ -4,17 +4,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{MAX_CAS_ATTEMPTS, RedisStore, corrupt, key};
+use super::{MAX_CAS_ATTEMPTS, RedisStore, corrupt, names};
 use crate::store::models::model_field;
 use crate::store::{ModelEntry, ModelPatch, StoreError};
-
-fn models_key() -> String {
-    key(&["models"])
-}
-
-fn seeded_key() -> String {
-    key(&["models:seeded"])
-}
 
 fn decode(json: &str) -> Result<ModelEntry, StoreError> {
     serde_json::from_str(json).map_err(corrupt)
@@ -29,7 +21,7 @@ impl RedisStore {
                 serde_json::to_string(m).map_err(corrupt)?,
             ));
         }
-        let keys = [models_key(), seeded_key()];
+        let keys = [names::models(), names::models_seeded()];
         self.call(|mut c| async move {
             let mut inv = SEED_MODELS.prepare_invoke();
             inv.key(&keys[..]);
@@ -42,7 +34,7 @@ impl RedisStore {
     }
 
     pub(in crate::store) async fn list_models(&self) -> Result<Vec<ModelEntry>, StoreError> {
-        let models = models_key();
+        let models = names::models();
         let raw: Vec<String> = self
             .call(|mut c| async move { redis::cmd("HVALS").arg(models).query_async(&mut c).await })
             .await?;
@@ -108,7 +100,7 @@ impl RedisStore {
 
     pub(in crate::store) async fn delete_model(&self, field: &str) -> Result<(), StoreError> {
         // One command on one key: atomic without a script. The seeded marker stays.
-        let (models, field) = (models_key(), field.to_owned());
+        let (models, field) = (names::models(), field.to_owned());
         let removed: u64 = self
             .call(|mut c| async move {
                 redis::cmd("HDEL")
@@ -125,7 +117,7 @@ impl RedisStore {
     }
 
     async fn get_model_json(&self, field: &str) -> Result<Option<String>, StoreError> {
-        let (models, field) = (models_key(), field.to_owned());
+        let (models, field) = (names::models(), field.to_owned());
         self.call(|mut c| async move {
             redis::cmd("HGET")
                 .arg(models)
@@ -139,7 +131,7 @@ impl RedisStore {
     /// Writes `model` (and marks it seeded) if the stored JSON is still `old`; true when it wrote.
     async fn swap(&self, field: &str, old: Option<String>, model: &ModelEntry) -> Result<bool, StoreError> {
         let new = serde_json::to_string(model).map_err(corrupt)?;
-        let keys = [models_key(), seeded_key()];
+        let keys = [names::models(), names::models_seeded()];
         let field = field.to_owned();
         self.call(|mut c| async move {
             SWAP_MODEL

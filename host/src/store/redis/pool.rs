@@ -10,21 +10,13 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::{RedisStore, key};
+use super::{RedisStore, names};
 use crate::store::StoreError;
 use crate::store::pool::{AccountRuntime, LeaseCandidate, LeaseOutcome};
 
-fn lease_key(account: &str) -> String {
-    key(&["lease:", account])
-}
-
-fn state_key(account: &str) -> String {
-    key(&["poolstate:", account])
-}
-
 /// Keys of the pool state of `account`, for `DELETE_ACCOUNT`.
 pub(super) fn account_pool_keys(account: &str) -> [String; 2] {
-    [lease_key(account), state_key(account)]
+    [names::lease(account), names::pool_state(account)]
 }
 
 fn ms(d: Duration) -> u64 {
@@ -45,7 +37,7 @@ impl RedisStore {
         }
         let keys: Vec<String> = candidates
             .iter()
-            .flat_map(|c| [lease_key(&c.id), state_key(&c.id)])
+            .flat_map(|c| [names::lease(&c.id), names::pool_state(&c.id)])
             .collect();
         let lease_id = lease_id.to_owned();
         let limits: Vec<u32> = candidates
@@ -73,13 +65,13 @@ impl RedisStore {
         lease_id: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let (k, lease_id) = (lease_key(account), lease_id.to_owned());
+        let (k, lease_id) = (names::lease(account), lease_id.to_owned());
         self.call(|mut c| async move { RENEW.key(k).arg(lease_id).arg(ms(ttl)).invoke_async(&mut c).await })
             .await
     }
 
     pub(crate) async fn lease_release(&self, account: &str, lease_id: &str) -> Result<(), StoreError> {
-        let (k, lease_id) = (lease_key(account), lease_id.to_owned());
+        let (k, lease_id) = (names::lease(account), lease_id.to_owned());
         self.call(|mut c| async move {
             redis::cmd("ZREM")
                 .arg(k)
@@ -99,7 +91,7 @@ impl RedisStore {
         cooldown: Option<Duration>,
         disable: bool,
     ) -> Result<(), StoreError> {
-        let k = state_key(account);
+        let k = names::pool_state(account);
         let (error, cooldown) = (error.to_owned(), cooldown.map_or(0, ms));
         self.call(|mut c| async move {
             FAILURE
@@ -115,7 +107,7 @@ impl RedisStore {
 
     /// Clears a cooldown and an auth disable.
     pub(crate) async fn pool_reset(&self, account: &str) -> Result<(), StoreError> {
-        let k = state_key(account);
+        let k = names::pool_state(account);
         self.call(|mut c| async move {
             redis::cmd("HDEL")
                 .arg(k)
@@ -132,7 +124,10 @@ impl RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().flat_map(|id| [lease_key(id), state_key(id)]).collect();
+        let keys: Vec<String> = ids
+            .iter()
+            .flat_map(|id| [names::lease(id), names::pool_state(id)])
+            .collect();
         let rows: Vec<(u32, u64, u64, String, String, u64, u64)> = self
             .call(|mut c| async move { STATUS.key(&keys[..]).invoke_async(&mut c).await })
             .await?;
