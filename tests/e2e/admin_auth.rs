@@ -136,17 +136,7 @@ async fn basic_auth_and_tokens_work_and_wrong_passwords_are_throttled() {
 async fn config_reads_redact_secrets_and_updates_apply_at_once() {
     let gw = gateway().await;
     gw.add_account("dummy", json!({})).await;
-    let read = || async {
-        let v: Value = gw
-            .admin(Method::GET, "/api/config")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v
-    };
+    let read = || gw.admin_get("/api/config");
     let before = read().await;
     let text = before.to_string();
     assert!(!text.contains("sk-plugin-secret-value"), "{text}");

@@ -1,13 +1,11 @@
 //! Two gateway instances on one Redis behave as one gateway: shared account capacity, keys,
 //! sessions, runtime config and models.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::routing::post;
-use gateway_tests::{FakeUpstream, LOOPBACK_GRANTS, TestGateway, TestRedis, claude_request, sse_text};
+use gateway_tests::load::{endless_upstream, peak_load_upstream, post_until_admitted};
+use gateway_tests::{LOOPBACK_GRANTS, TestGateway, TestRedis, claude_request, eventually, sse_text};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -26,56 +24,14 @@ async fn pair(redis: &TestRedis, config: &str) -> (Arc<TestGateway>, Arc<TestGat
 }
 
 async fn in_flight(gw: &TestGateway) -> u64 {
-    let queue: Value = gw
-        .admin(Method::GET, "/api/queue")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queue = gw.admin_get("/api/queue").await;
     queue["channels"]["dummy"]["in_flight"].as_u64().unwrap()
-}
-
-/// Polls `check` until it holds or `within` passes; returns how long it took.
-async fn eventually<F, Fut>(within: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < within, "not true within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn max_inflight_holds_across_two_instances_and_leases_return() {
     let Some(redis) = TestRedis::start() else { return };
-    // The fake holds each request 30 ms and records the peak concurrency per account.
-    let load: Arc<Mutex<HashMap<String, (u32, u32)>>> = Arc::default();
-    let l = load.clone();
-    let fake = FakeUpstream::start(axum::Router::new().route(
-        "/stream",
-        post(move |headers: HeaderMap| {
-            let l = l.clone();
-            async move {
-                let account = headers["x-dummy-account"].to_str().unwrap().to_owned();
-                {
-                    let mut m = l.lock().unwrap();
-                    let e = m.entry(account.clone()).or_default();
-                    e.0 += 1;
-                    e.1 = e.1.max(e.0);
-                }
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                l.lock().unwrap().get_mut(&account).unwrap().0 -= 1;
-                "data: ok\n\ndata: [DONE]\n\n"
-            }
-        }),
-    ))
-    .await;
+    let (fake, load) = peak_load_upstream().await;
     let (a, b) = pair(&redis, &format!("upstream_url = \"{}\"", fake.url(""))).await;
     for name in ["one", "two", "three"] {
         a.add_account_with("dummy", json!({"name": name}), 2).await;
@@ -84,29 +40,16 @@ async fn max_inflight_holds_across_two_instances_and_leases_return() {
     for i in 0..200 {
         let gw = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            // Retry politely while every slot is busy (503): the point is the cap, not the queue.
-            loop {
-                let resp = client
-                    .post(gw.url("/dummy/v1/messages"))
-                    .json(&claude_request("http", "x", i % 4 < 2))
-                    .send()
-                    .await
-                    .unwrap();
-                match resp.status().as_u16() {
-                    200 => return resp.text().await.unwrap(),
-                    503 => tokio::time::sleep(Duration::from_millis(10)).await,
-                    other => panic!("unexpected status {other}"),
-                }
-            }
+            let body = claude_request("http", "x", i % 4 < 2);
+            post_until_admitted(&gw.url("/dummy/v1/messages"), &body).await
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let peaks = load.lock().unwrap().clone();
+    let peaks = load.peaks();
     assert_eq!(peaks.len(), 3, "every account served: {peaks:?}");
-    for (account, (_, peak)) in &peaks {
+    for (account, peak) in &peaks {
         assert!(
             *peak <= 2,
             "account {account} reached {peak} concurrent requests across instances"
@@ -123,17 +66,7 @@ async fn max_inflight_holds_across_two_instances_and_leases_return() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leases_of_clients_that_leave_mid_stream_return_on_both_instances() {
     let Some(redis) = TestRedis::start() else { return };
-    let slow = FakeUpstream::start(axum::Router::new().route(
-        "/stream",
-        post(|| async {
-            let body = futures::stream::unfold((), |()| async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Some((Ok::<_, std::io::Error>("data: tick\n\n"), ()))
-            });
-            axum::body::Body::from_stream(body)
-        }),
-    ))
-    .await;
+    let slow = endless_upstream().await;
     let (a, b) = pair(&redis, &format!("upstream_url = \"{}\"", slow.url(""))).await;
     a.add_account_with("dummy", json!({"name": "s"}), 2).await;
     let mut open = Vec::new();
@@ -246,14 +179,7 @@ async fn keys_sessions_config_and_models_made_on_one_instance_hold_on_the_other(
         async move { greeting(b, key).await == "from the admin API" }
     })
     .await;
-    let seen_by_b: Value = b
-        .admin(Method::GET, "/api/config")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen_by_b = b.admin_get("/api/config").await;
     assert_eq!(seen_by_b["version"], 1);
     assert!(took < Duration::from_secs(1), "config reached B after {took:?}");
 

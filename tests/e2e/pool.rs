@@ -1,12 +1,11 @@
 //! Account pool: failover by error class, cooldowns, max in-flight, leases released on every path.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::routing::post;
-use gateway_tests::{FakeUpstream, LOOPBACK_GRANTS, TestGateway, claude_request};
+use gateway_tests::load::{endless_upstream, peak_load_upstream, post_until_admitted};
+use gateway_tests::{LOOPBACK_GRANTS, TestGateway, claude_request, eventually};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "test-admin-token-0123456789";
@@ -132,35 +131,9 @@ async fn all_accounts_cooling_gives_429_with_retry_after_and_bad_requests_do_not
     assert!(statuses.iter().all(|s| *s == 400 || *s == 200));
 }
 
-/// An upstream that holds each request ~30 ms and records the peak concurrency per account.
-async fn counting_upstream() -> (FakeUpstream, Arc<Mutex<HashMap<String, (u32, u32)>>>) {
-    let load: Arc<Mutex<HashMap<String, (u32, u32)>>> = Arc::default();
-    let l = load.clone();
-    let fake = FakeUpstream::start(axum::Router::new().route(
-        "/stream",
-        post(move |headers: HeaderMap| {
-            let l = l.clone();
-            async move {
-                let account = headers["x-dummy-account"].to_str().unwrap().to_owned();
-                {
-                    let mut m = l.lock().unwrap();
-                    let e = m.entry(account.clone()).or_default();
-                    e.0 += 1;
-                    e.1 = e.1.max(e.0);
-                }
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                l.lock().unwrap().get_mut(&account).unwrap().0 -= 1;
-                "data: ok\n\ndata: [DONE]\n\n"
-            }
-        }),
-    ))
-    .await;
-    (fake, load)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn max_inflight_holds_under_200_concurrent_requests_and_leases_return() {
-    let (fake, load) = counting_upstream().await;
+    let (fake, load) = peak_load_upstream().await;
     let gw = Arc::new(gateway(&format!("upstream_url = \"{}\"", fake.url(""))).await);
     for name in ["a", "b", "c"] {
         gw.add_account_with("dummy", json!({"name": name}), 2).await;
@@ -169,47 +142,21 @@ async fn max_inflight_holds_under_200_concurrent_requests_and_leases_return() {
     for i in 0..200 {
         let gw = gw.clone();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            // Retry politely while every slot is busy (503): the point is the cap, not the queue.
-            loop {
-                let resp = client
-                    .post(gw.url("/dummy/v1/messages"))
-                    .json(&claude_request("http", "x", i % 2 == 0))
-                    .send()
-                    .await
-                    .unwrap();
-                match resp.status().as_u16() {
-                    200 => {
-                        let _ = resp.text().await.unwrap();
-                        return;
-                    }
-                    503 => tokio::time::sleep(Duration::from_millis(10)).await,
-                    other => panic!("unexpected status {other}"),
-                }
-            }
+            let body = claude_request("http", "x", i % 2 == 0);
+            post_until_admitted(&gw.url("/dummy/v1/messages"), &body).await
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let peaks = load.lock().unwrap().clone();
+    let peaks = load.peaks();
     assert_eq!(peaks.len(), 3, "every account served: {peaks:?}");
-    for (account, (_, peak)) in &peaks {
+    for (account, peak) in &peaks {
         assert!(*peak <= 2, "account {account} reached {peak} concurrent requests");
     }
 
     // Clients that leave mid-stream give their leases back too.
-    let slow = FakeUpstream::start(axum::Router::new().route(
-        "/stream",
-        post(|| async {
-            let body = futures::stream::unfold((), |()| async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Some((Ok::<_, std::io::Error>("data: tick\n\n"), ()))
-            });
-            axum::body::Body::from_stream(body)
-        }),
-    ))
-    .await;
+    let slow = endless_upstream().await;
     let gw2 = gateway(&format!("upstream_url = \"{}\"", slow.url(""))).await;
     gw2.add_account_with("dummy", json!({"name": "s"}), 2).await;
     for _ in 0..2 {
@@ -223,12 +170,9 @@ async fn max_inflight_holds_under_200_concurrent_requests_and_leases_return() {
         resp.chunk().await.unwrap();
         drop(resp);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while queue(&gw2).await["in_flight"] != 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "leases not returned after disconnects"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Leases of clients that left come back within the deadline.
+    eventually(Duration::from_secs(10), || async {
+        queue(&gw2).await["in_flight"] == 0
+    })
+    .await;
 }

@@ -1,6 +1,7 @@
 //! Test harness: a real gateway on `127.0.0.1:0` with real components, and fake upstreams.
 
 pub mod fake_openai;
+pub mod load;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -168,6 +169,17 @@ max_total_instances = 64
             .header("x-admin-token", ADMIN_TOKEN)
     }
 
+    /// `GET path` with the admin token; asserts 200 and returns the JSON body.
+    pub async fn admin_get(&self, path: &str) -> serde_json::Value {
+        let resp = self
+            .admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("gateway answers");
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json().await.expect("JSON body")
+    }
+
     /// Value of one Prometheus sample, e.g. `gateway_plugin_traps_total{kind="trap",plugin="hostile"}`
     /// (labels in the encoder's alphabetical order); 0 when absent.
     pub async fn metric(&self, sample: &str) -> f64 {
@@ -279,4 +291,19 @@ impl TestGateway {
     pub async fn start_on_redis(redis: &TestRedis, components: &[&str], plugins: &str) -> TestGateway {
         Self::start_on(Some(&redis.url()), components, plugins, &[]).await
     }
+}
+
+/// Polls `check` every 20 ms until it holds, failing the test after `within`; returns how long
+/// it took.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "not true within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
 }
