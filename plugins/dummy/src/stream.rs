@@ -2,9 +2,10 @@
 
 use std::collections::VecDeque;
 
+use gateway_guest::sse::SseDecoder;
+
 use crate::host::{Body, Frame, Host, Socket};
 use crate::types::{Event, ProviderError, StopReason};
-use gateway_guest::sse::SseDecoder;
 
 /// What the upstream sends to end a stream early, on SSE and WebSocket alike.
 const DONE: &str = "[DONE]";

@@ -1,8 +1,8 @@
 //! Chat dispatch: the request's model id selects the attack.
 
-use crate::burn::{hoard_memory, spin};
 use gateway_guest::{Event, NetError, ProviderError, StopReason};
 
+use crate::burn::{hoard_memory, spin};
 use crate::host::{Body, Host, HttpRequest};
 
 /// Cloud metadata endpoint: the classic SSRF target a sandbox must refuse.

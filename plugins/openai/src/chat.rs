@@ -1,12 +1,13 @@
 //! The `chat` operation: send the request, wait for the response head, pick the decoder.
 
+use gateway_guest::ProviderError;
+
 use crate::decode::completion_events;
 use crate::host::{Body, Host};
 use crate::request::{MaxTokensField, chat_body};
 use crate::stream::ChatStream;
 use crate::types::{Account, ChatRequest};
 use crate::upstream::Upstream;
-use gateway_guest::ProviderError;
 
 /// Starts a chat. Auth, rate-limit and request errors all surface here, before the first
 /// event, so the host can still fail over to another account.

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use gateway_guest::ProviderError;
+use gateway_guest::sse::SseDecoder;
 use serde_json::Value;
 
 use crate::classify;
 use crate::types::{Event, StopReason, Usage};
-use gateway_guest::ProviderError;
-use gateway_guest::sse::SseDecoder;
 
 /// The data payload that ends an OpenAI stream.
 const DONE: &str = "[DONE]";

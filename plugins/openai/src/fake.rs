@@ -3,9 +3,10 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
+use gateway_guest::NetError;
+
 use crate::host::{Body, Config, Http, HttpRequest, HttpResponse};
 use crate::types::{ChatRequest, ClientApi, Message};
-use gateway_guest::NetError;
 
 pub(crate) type Chunks = VecDeque<Result<Vec<u8>, NetError>>;
 

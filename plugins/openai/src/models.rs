@@ -1,11 +1,11 @@
 //! `check-account` and `list-models`: both ask the upstream's `GET /models`.
 
+use gateway_guest::ProviderError;
 use serde_json::{Value, json};
 
 use crate::host::{Body, Host};
 use crate::types::{Account, ModelInfo};
 use crate::upstream::Upstream;
-use gateway_guest::ProviderError;
 
 /// Verifies the API key by listing models; returns the `detail-json` for operators.
 pub(crate) fn check_account(host: &impl Host, account: &Account) -> Result<String, ProviderError> {

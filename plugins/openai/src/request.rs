@@ -1,10 +1,10 @@
 //! Builds the Chat Completions request body from the canonical request.
 
+use gateway_guest::ProviderError;
 use serde_json::{Map, Number, Value, json};
 
 use crate::messages::messages;
 use crate::types::{ChatRequest, ClientApi, Tool, ToolChoice};
-use gateway_guest::ProviderError;
 
 /// Which field carries the output limit. OpenAI rejects requests that set both, and its
 /// newer models reject `max_tokens`, while older compatible servers know only `max_tokens`;

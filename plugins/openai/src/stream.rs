@@ -1,9 +1,10 @@
 //! One chat response, pulled batch by batch: an SSE body decoded as it arrives, or ready events.
 
+use gateway_guest::ProviderError;
+
 use crate::decode::StreamDecoder;
 use crate::host::Body;
 use crate::types::Event;
-use gateway_guest::ProviderError;
 
 pub(crate) enum ChatStream<B> {
     Sse {

@@ -1,11 +1,11 @@
 //! Where and how to reach the upstream: base URL, API key, headers, and non-2xx classification.
 
+use gateway_guest::ProviderError;
 use serde_json::Value;
 
 use crate::classify;
 use crate::host::{Body, Host, HttpRequest, HttpResponse};
 use crate::types::Account;
-use gateway_guest::ProviderError;
 
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 

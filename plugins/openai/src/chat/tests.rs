@@ -1,11 +1,11 @@
 //! `chat` end to end against the fake host: request, response modes and error paths.
 
+use gateway_guest::NetError;
 use serde_json::json;
 
 use super::*;
 use crate::fake::{FakeBody, FakeHost, chat_request};
 use crate::types::{ClientApi, ContentPart, Event, Message, Role, StopReason};
-use gateway_guest::NetError;
 
 const SSE: &[(&str, &str)] = &[("content-type", "text/event-stream; charset=utf-8")];
 

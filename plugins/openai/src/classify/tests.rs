@@ -1,9 +1,9 @@
 //! Error classification per status, error code and body shape.
 
+use gateway_guest::ProviderError as E;
 use serde_json::json;
 
 use super::*;
-use gateway_guest::ProviderError as E;
 
 fn openai_body(message: &str, code: &str) -> String {
     json!({"error": {"message": message, "type": "invalid_request_error", "code": code}}).to_string()
