@@ -109,9 +109,7 @@ impl AdminAuth {
             None => match store.setting_get(PASSWORD_SETTING).await? {
                 Some(stored) => (stored, None),
                 None => {
-                    let password = Alphanumeric.sample_string(&mut rand::rng(), GENERATED_PASSWORD_LEN);
-                    let p = password.clone();
-                    let hash = blocking(move || hash_password(&p)).await?;
+                    let (password, hash) = generate_password().await?;
                     if store.setting_swap(PASSWORD_SETTING, None, &hash).await? {
                         (hash, Some(password))
                     } else {
@@ -134,6 +132,27 @@ impl AdminAuth {
             cookie_secure: config.cookie_secure,
         };
         Ok((auth, generated))
+    }
+
+    /// Replaces the stored admin password with a generated one and returns it (to be shown
+    /// once); every session ends. For an operator locked out: `gateway --reset-admin-password`.
+    /// Refused while `admin.password` is configured, since that one wins.
+    pub async fn reset_password(config: &AdminConfig, store: &Store) -> Result<String, ChangeError> {
+        if config.password.is_some() {
+            return Err(ChangeError::Configured);
+        }
+        let (password, hash) = generate_password().await?;
+        // Compare-and-set against what is there, retried if an instance changes it meanwhile.
+        for _ in 0..3 {
+            let current = store.setting_get(PASSWORD_SETTING).await?;
+            if store
+                .setting_swap(PASSWORD_SETTING, current.as_deref(), &hash)
+                .await?
+            {
+                return Ok(password);
+            }
+        }
+        Err(ChangeError::Conflict)
     }
 
     /// Accepts `X-Admin-Token`, `Authorization: Bearer <token>` (or the bare token), Basic auth
@@ -309,6 +328,14 @@ impl AdminAuth {
     }
 }
 
+/// A fresh random password and its argon2id hash.
+async fn generate_password() -> Result<(String, String), StoreError> {
+    let password = Alphanumeric.sample_string(&mut rand::rng(), GENERATED_PASSWORD_LEN);
+    let p = password.clone();
+    let hash = blocking(move || hash_password(&p)).await?;
+    Ok((password, hash))
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -441,6 +468,16 @@ mod tests {
         assert!(auth.login(&old, ip).await.is_err());
         assert!(auth.login("long enough password", ip).await.is_ok());
 
+        // The operator's reset (`--reset-admin-password`) works like a change: a new password,
+        // and every session over. (Another client address: this one has used its 3 failures.)
+        let reset = AdminAuth::reset_password(&admin_config(None), &store)
+            .await
+            .unwrap();
+        let other = IpAddr::from([127, 0, 0, 2]);
+        assert!(auth.check(&cookie(&after), other).await.is_err());
+        assert!(auth.login("long enough password", other).await.is_err());
+        assert!(auth.login(&reset, other).await.is_ok());
+
         let (configured, _) = AdminAuth::init(&admin_config(Some("configured-password")), &store)
             .await
             .unwrap();
@@ -448,6 +485,10 @@ mod tests {
             configured
                 .change_password(Some("configured-password"), "long enough password", ip)
                 .await,
+            Err(ChangeError::Configured)
+        ));
+        assert!(matches!(
+            AdminAuth::reset_password(&admin_config(Some("configured-password")), &store).await,
             Err(ChangeError::Configured)
         ));
     }

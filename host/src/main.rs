@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use gateway_host::admin_auth::AdminAuth;
+use gateway_host::store::Store;
 use gateway_host::{App, Config, Server, server, telemetry};
 
 #[derive(Parser)]
@@ -18,6 +20,10 @@ struct Args {
     /// Validate the config and the plugins, then exit.
     #[arg(long)]
     check: bool,
+    /// Replace the stored admin password with a generated one, print it once, and exit (with
+    /// the embedded store, stop the gateway first). Every admin session ends.
+    #[arg(long)]
+    reset_admin_password: bool,
 }
 
 #[tokio::main]
@@ -40,6 +46,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => std::env::current_exe()?.with_file_name("gateway.toml"),
     };
     let config = Config::load(&path)?;
+    if args.reset_admin_password {
+        let store = Store::open(&config.store).await?;
+        let password = AdminAuth::reset_password(&config.admin, &store).await?;
+        announce(&format!(
+            "admin: the password was reset; it is shown only now (only its hash is stored):\n  {password}"
+        ));
+        return Ok(());
+    }
     let app = App::build(config).await?;
     if args.check {
         tracing::info!(
@@ -63,7 +77,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )),
         None => announce(
             "admin: log in with the admin password (admin.password, or the one printed at first \
-             start), or send the admin.token as `Authorization: Bearer <token>`",
+             start), or send the admin.token as `Authorization: Bearer <token>`; a lost generated \
+             password is replaced by `gateway --reset-admin-password`",
         ),
     }
     server.run(server::shutdown_signal()).await?;
