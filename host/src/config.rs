@@ -213,11 +213,7 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let base = config_dir(path);
         let env: HashMap<String, String> = std::env::vars().collect();
         Self::parse(&text, &base, &env)
     }
@@ -442,6 +438,18 @@ pub fn valid_channel_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The absolute directory of the config file, which relative paths in it resolve against. A bare
+/// file name (`--config gateway.toml`) has the empty path as parent: that is the working directory.
+fn config_dir(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_owned())
 }
 
 fn resolve_path(base: &Path, p: &str) -> PathBuf {

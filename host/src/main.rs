@@ -47,7 +47,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = Config::load(&path)?;
     if args.reset_admin_password {
-        let store = Store::open(&config.store).await?;
+        let store = Store::open(&config.store).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the store ({e}); with the embedded store, stop the running gateway first"
+            )
+        })?;
         let password = AdminAuth::reset_password(&config.admin, &store).await?;
         announce(&format!(
             "admin: the password was reset; it is shown only now (only its hash is stored):\n  {password}"

@@ -149,3 +149,18 @@ fn host_patterns_parse_ipv6_and_default_ports() {
     assert!(HostPattern::parse("https://user@example.com").is_err());
     assert!(HostPattern::parse("example.com").is_err());
 }
+
+#[test]
+fn a_bare_config_file_name_resolves_against_the_working_directory_absolutely() {
+    // `gateway --config gateway.toml`: the parent is the empty path, which must not leave the
+    // data and cache directories relative (wasmtime's cache refuses relative paths).
+    for path in ["gateway.toml", "./gateway.toml", "config/gateway.toml"] {
+        let dir = super::config_dir(Path::new(path));
+        assert!(dir.is_absolute(), "{path} gave {}", dir.display());
+    }
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        super::config_dir(Path::new("gateway.toml")),
+        std::fs::canonicalize(cwd).unwrap()
+    );
+}
