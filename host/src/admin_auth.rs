@@ -26,9 +26,6 @@ const GENERATED_PASSWORD_LEN: usize = 24;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest admin password accepted: argon2 hashes anything, but a megabyte "password" is abuse.
 const MAX_PASSWORD_BYTES: usize = 1024;
-/// Session epoch while the password comes from the config file: the same on every instance,
-/// whose hashes of that password differ by salt.
-const CONFIGURED_EPOCH: &str = "configured";
 
 /// Why an admin request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +43,14 @@ pub enum AuthError {
 pub enum ChangeError {
     #[error("admin.password is set in the config file; change it there")]
     Configured,
-    #[error("the new password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} bytes long")]
+    #[error(
+        "the new password must have at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"
+    )]
     Weak,
     #[error("the password was changed concurrently; retry")]
     Conflict,
+    #[error("the current password is not correct")]
+    WrongCurrent,
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -68,6 +69,10 @@ pub struct AdminAuth {
     /// PHC string (argon2id) of a configured password. Without one, the hash stored in the
     /// store is authoritative, read on each check so a change on one instance applies to all.
     configured_hash: Option<String>,
+    /// Session epoch while the password comes from the config file: derived from the password,
+    /// so it is the same on every instance (their hashes differ by salt) and a new password in
+    /// the file ends the old sessions.
+    configured_epoch: Option<String>,
     /// The last password that verified (its digest) against which hash. Basic auth sends the
     /// password with every request; this keeps that to one argon2 run instead of one per request.
     verified: Mutex<Option<(String, [u8; 32])>>,
@@ -126,6 +131,12 @@ impl AdminAuth {
             store: store.clone(),
             token_digest: config.token.as_deref().map(|t| sha256(t.as_bytes())),
             configured_hash: config.password.is_some().then_some(password_hash),
+            configured_epoch: config.password.as_deref().map(|p| {
+                let mut h = Sha256::new();
+                h.update(b"configured\0");
+                h.update(p.as_bytes());
+                hex::encode(h.finalize())
+            }),
             verified: Mutex::new(None),
             session_ttl: config.session_ttl,
             max_failures: u64::from(config.max_login_failures_per_minute),
@@ -165,7 +176,7 @@ impl AdminAuth {
         if let Some(auth) = header("authorization") {
             if let Some(basic) = auth.strip_prefix("Basic ") {
                 let password = decode_basic(basic).ok_or(AuthError::Invalid)?;
-                return self.check_password(&password, client).await;
+                return self.check_password(&password, client).await.map(drop);
             }
             return self.check_token(auth.strip_prefix("Bearer ").unwrap_or(auth).trim());
         }
@@ -208,7 +219,11 @@ impl AdminAuth {
         }
         let old = self.stored_hash().await?;
         if let Some(current) = current {
-            self.check_password(current, client).await?;
+            match self.check_password(current, client).await {
+                Ok(_) => {}
+                Err(AuthError::Invalid) => return Err(ChangeError::WrongCurrent),
+                Err(e) => return Err(e.into()),
+            }
         }
         let new = new.to_owned();
         let hash = blocking(move || hash_password(&new)).await?;
@@ -225,10 +240,13 @@ impl AdminAuth {
 
     /// Verifies a password (or the admin token) and opens a session; returns its token.
     pub async fn login(&self, secret: &str, client: IpAddr) -> Result<String, AuthError> {
-        if self.check_token(secret).is_err() {
-            self.check_password(secret, client).await?;
-        }
-        Ok(self.open_session(&self.epoch().await?).await?)
+        // The session is bound to the hash the password was verified against, so a change
+        // landing meanwhile cannot hand an old password a session under the new one.
+        let epoch = match self.check_token(secret) {
+            Ok(()) => self.epoch().await?,
+            Err(_) => self.check_password(secret, client).await?,
+        };
+        Ok(self.open_session(&epoch).await?)
     }
 
     async fn open_session(&self, epoch: &str) -> Result<String, StoreError> {
@@ -253,8 +271,8 @@ impl AdminAuth {
     /// What sessions are bound to: the stored password hash, so changing the password ends
     /// them all, or a constant while the password comes from the config file.
     async fn epoch(&self) -> Result<String, StoreError> {
-        match self.configured_hash {
-            Some(_) => Ok(CONFIGURED_EPOCH.to_owned()),
+        match &self.configured_epoch {
+            Some(epoch) => Ok(epoch.clone()),
             None => self.stored_hash().await,
         }
     }
@@ -288,21 +306,23 @@ impl AdminAuth {
     }
 
     /// Checks the password, refusing without checking while the client is over its limit of
-    /// failed attempts; each failure counts towards it.
-    async fn check_password(&self, password: &str, client: IpAddr) -> Result<(), AuthError> {
+    /// failed attempts; each failure counts towards it. Returns the session epoch it verified
+    /// under.
+    async fn check_password(&self, password: &str, client: IpAddr) -> Result<String, AuthError> {
         let bucket = format!("admin-login-failures:{client}");
         if self.store.rate_count(&bucket, FAILURE_WINDOW).await? >= self.max_failures {
             return Err(AuthError::Throttled(FAILURE_WINDOW));
         }
-        if self.password_matches(password).await? {
-            return Ok(());
+        if let Some(hash) = self.password_matches(password).await? {
+            return Ok(self.configured_epoch.clone().unwrap_or(hash));
         }
         self.store.rate_hit(&bucket, FAILURE_WINDOW).await?;
         tracing::warn!(%client, "failed admin password attempt");
         Err(AuthError::Invalid)
     }
 
-    async fn password_matches(&self, password: &str) -> Result<bool, StoreError> {
+    /// The hash `password` verified against, `None` when it does not match.
+    async fn password_matches(&self, password: &str) -> Result<Option<String>, StoreError> {
         let hash = match &self.configured_hash {
             Some(h) => h.clone(),
             None => self.stored_hash().await?,
@@ -310,7 +330,7 @@ impl AdminAuth {
         let digest = sha256(password.as_bytes());
         let cached = self.verified.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if cached.is_some_and(|(h, d)| h == hash && bool::from(d.ct_eq(&digest))) {
-            return Ok(true);
+            return Ok(Some(hash));
         }
         let (phc, password) = (hash.clone(), password.to_owned());
         // Argon2 takes tens of milliseconds of CPU by design: keep it off the request threads.
@@ -321,10 +341,11 @@ impl AdminAuth {
                 .is_ok())
         })
         .await?;
-        if ok {
-            *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some((hash, digest));
+        if !ok {
+            return Ok(None);
         }
-        Ok(ok)
+        *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some((hash.clone(), digest));
+        Ok(Some(hash))
     }
 }
 
@@ -451,7 +472,7 @@ mod tests {
         assert!(matches!(
             auth.change_password(Some("wrong"), "long enough password", ip)
                 .await,
-            Err(ChangeError::Auth(AuthError::Invalid))
+            Err(ChangeError::WrongCurrent)
         ));
         assert!(matches!(
             auth.change_password(Some(&old), "short", ip).await,

@@ -246,7 +246,7 @@ async fn a_password_changed_on_one_instance_applies_on_both_and_ends_every_sessi
     // Refusals change nothing: no current password, a wrong one, a short new one.
     let refused = [
         (json!({"new_password": NEW}), 400),
-        (json!({"current_password": "wrong", "new_password": NEW}), 401),
+        (json!({"current_password": "wrong", "new_password": NEW}), 403),
         (json!({"current_password": old, "new_password": "short"}), 400),
     ];
     for (body, status) in refused {

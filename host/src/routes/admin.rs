@@ -53,7 +53,11 @@ fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpA
         .map(str::trim)
         .collect();
     for hop in hops.into_iter().rev() {
-        match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        // Some proxies append the client's port (`ip:port`, `[v6]:port`).
+        let ip = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()));
+        match ip.map(|ip| ip.to_canonical()) {
             Ok(ip) if is_trusted(&ip) => {}
             Ok(ip) => return ip,
             // A malformed hop ends what can be believed.
@@ -174,6 +178,11 @@ mod tests {
         assert_eq!(
             forwarded_client(ip("127.0.0.1"), &forwarded(&["1.2.3.4, junk"]), &trusted),
             ip("127.0.0.1")
+        );
+        // A hop with a port counts as its address.
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &forwarded(&["203.0.113.9:4321"]), &trusted),
+            ip("203.0.113.9")
         );
         // Nothing trusted: the header never counts.
         assert_eq!(forwarded_client(ip("127.0.0.1"), &chain, &[]), ip("127.0.0.1"));

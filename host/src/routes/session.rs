@@ -77,6 +77,12 @@ pub(super) async fn change_password(State(app): State<App>, req: Request) -> Res
         .map_err(|e| match e {
             ChangeError::Configured | ChangeError::Conflict => ApiError::conflict(e.to_string()),
             ChangeError::Weak => ApiError::bad_request(e.to_string()),
+            // Not 401: the caller is authenticated, and UIs read 401 as "logged out".
+            ChangeError::WrongCurrent => ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "permission_error",
+                e.to_string(),
+            ),
             ChangeError::Auth(e) => auth_error(e),
         })?;
     let mut resp = Json(json!({"ok": true})).into_response();
