@@ -169,37 +169,27 @@ impl AdminAuth {
     /// Accepts `X-Admin-Token`, `Authorization: Bearer <token>` (or the bare token), Basic auth
     /// with the admin password (any user name), or a session cookie.
     pub async fn check(&self, headers: &HeaderMap, client: IpAddr) -> Result<(), AuthError> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Some(token) = header("x-admin-token") {
-            return self.check_token(token);
-        }
-        if let Some(auth) = header("authorization") {
-            if let Some(basic) = auth.strip_prefix("Basic ") {
+        match presented(headers) {
+            Presented::Token(token) => self.check_token(token),
+            Presented::Basic(basic) => {
                 let password = decode_basic(basic).ok_or(AuthError::Invalid)?;
-                return self.check_password(&password, client).await.map(drop);
+                self.check_password(&password, client).await.map(drop)
             }
-            return self.check_token(auth.strip_prefix("Bearer ").unwrap_or(auth).trim());
+            Presented::Session(session) => {
+                let key = session_key(session, &self.epoch().await?);
+                match self.store.session_valid(&key).await? {
+                    true => Ok(()),
+                    false => Err(AuthError::Invalid),
+                }
+            }
+            Presented::Nothing => Err(AuthError::Invalid),
         }
-        if let Some(session) = session_cookie(headers) {
-            let key = session_key(session, &self.epoch().await?);
-            return match self.store.session_valid(&key).await? {
-                true => Ok(()),
-                false => Err(AuthError::Invalid),
-            };
-        }
-        Err(AuthError::Invalid)
     }
 
     /// Whether `headers` carry the admin token (as `X-Admin-Token` or a bearer token): the
     /// operator's credential, which may reset the password without knowing it.
     pub fn presents_token(&self, headers: &HeaderMap) -> bool {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let token = header("x-admin-token").or_else(|| {
-            header("authorization")
-                .filter(|a| !a.starts_with("Basic "))
-                .map(|a| a.strip_prefix("Bearer ").unwrap_or(a).trim())
-        });
-        token.is_some_and(|t| self.check_token(t).is_ok())
+        matches!(presented(headers), Presented::Token(t) if self.check_token(t).is_ok())
     }
 
     /// Replaces the stored admin password and returns a new session token. Every earlier
@@ -217,14 +207,17 @@ impl AdminAuth {
         if new.chars().count() < MIN_PASSWORD_CHARS || new.len() > MAX_PASSWORD_BYTES {
             return Err(ChangeError::Weak);
         }
-        let old = self.stored_hash().await?;
-        if let Some(current) = current {
-            match self.check_password(current, client).await {
-                Ok(_) => {}
+        // The swap below is conditional on the hash the current password verified against
+        // (without one, on the stored hash), so a change landing meanwhile wins, not this one.
+        let old = match current {
+            // No configured password here, so the epoch is the verified hash.
+            Some(current) => match self.check_password(current, client).await {
+                Ok(hash) => hash,
                 Err(AuthError::Invalid) => return Err(ChangeError::WrongCurrent),
                 Err(e) => return Err(e.into()),
-            }
-        }
+            },
+            None => self.stored_hash().await?,
+        };
         let new = new.to_owned();
         let hash = blocking(move || hash_password(&new)).await?;
         if !self
@@ -363,6 +356,30 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Unavailable(format!("hashing task failed: {e}")))?
+}
+
+/// The admin credential a request presents, in order of precedence.
+enum Presented<'a> {
+    /// `X-Admin-Token`, or an `Authorization` value that is not Basic (`Bearer` optional).
+    Token(&'a str),
+    /// The base64 part of `Authorization: Basic`.
+    Basic(&'a str),
+    Session(&'a str),
+    Nothing,
+}
+
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(token) = header("x-admin-token") {
+        return Presented::Token(token);
+    }
+    if let Some(auth) = header("authorization") {
+        return match auth.strip_prefix("Basic ") {
+            Some(basic) => Presented::Basic(basic),
+            None => Presented::Token(auth.strip_prefix("Bearer ").unwrap_or(auth).trim()),
+        };
+    }
+    session_cookie(headers).map_or(Presented::Nothing, Presented::Session)
 }
 
 /// The store key of a session: its token's digest, bound to the password epoch.
