@@ -34,7 +34,7 @@ pub enum AuthError {
     Invalid,
     #[error("too many failed admin logins from this address; retry in {0:?}")]
     Throttled(Duration),
-    #[error("store unavailable: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -302,7 +302,7 @@ impl AdminAuth {
     /// failed attempts; each failure counts towards it. Returns the session epoch it verified
     /// under.
     async fn check_password(&self, password: &str, client: IpAddr) -> Result<String, AuthError> {
-        let bucket = format!("admin-login-failures:{client}");
+        let bucket = format!("admin-login-failures:{}", limiter_scope(client));
         if self.store.rate_count(&bucket, FAILURE_WINDOW).await? >= self.max_failures {
             return Err(AuthError::Throttled(FAILURE_WINDOW));
         }
@@ -408,6 +408,22 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .flat_map(|v| v.split(';'))
         .find_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
         .filter(|v| !v.is_empty())
+}
+
+/// The unit failed logins are counted per: an IPv4 address, or an IPv6 /64, since one IPv6
+/// client usually holds a whole /64 and could otherwise guess from a fresh address each time.
+fn limiter_scope(client: IpAddr) -> String {
+    match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +545,16 @@ mod tests {
             AdminAuth::reset_password(&admin_config(Some("configured-password")), &store).await,
             Err(ChangeError::Configured)
         ));
+    }
+
+    #[test]
+    fn failures_count_per_ipv4_address_and_per_ipv6_64() {
+        let scope = |s: &str| limiter_scope(s.parse().unwrap());
+        assert_eq!(scope("192.0.2.7"), "192.0.2.7");
+        assert_eq!(scope("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(scope("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(scope("2001:db8:1:2:ffff::9"), scope("2001:db8:1:2::1"));
+        assert_ne!(scope("2001:db8:1:3::1"), scope("2001:db8:1:2::1"));
     }
 
     #[test]

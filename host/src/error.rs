@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::canonical::ProviderError;
+use crate::store::StoreError;
 use crate::wasm::PluginError;
 
 /// Where the fault lies, for logs and metrics.
@@ -126,9 +127,32 @@ impl ApiError {
 
     /// The store failed on a public route: 503 with a message that names no internals (backend,
     /// driver error, address, path); those go to the log, as on `/readyz`.
-    pub fn store_unavailable(e: &crate::store::StoreError) -> Self {
+    pub fn store_unavailable(e: &StoreError) -> Self {
         tracing::warn!(error = %e, "store unavailable");
         Self::unavailable("the gateway's store is unavailable; retry shortly")
+    }
+
+    /// A store error on a route about one kind of record (`what`: "account", "key", ...). An
+    /// unreachable or corrupt store is reported without internals, whoever asks: `/api/login`
+    /// answers unauthenticated callers, and the details are in the log.
+    pub fn store(e: StoreError, what: &str) -> Self {
+        match e {
+            StoreError::NotFound => Self::not_found(format!("no such {what}")),
+            StoreError::Conflict { current } => Self::conflict(format!(
+                "the {what} changed meanwhile (now at version {current}); reload and retry"
+            )),
+            // Size caps on what the caller sent (account credentials).
+            StoreError::QuotaExceeded(m) => Self::bad_request(m),
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, what, "corrupt stored record");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "api_error",
+                    format!("a stored {what} record is unreadable; the gateway's log has details"),
+                )
+            }
+            StoreError::Unavailable(_) => Self::store_unavailable(&e),
+        }
     }
 
     fn upstream(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
@@ -200,7 +224,7 @@ impl From<crate::pool::PoolError> for ApiError {
             crate::pool::PoolError::NoneAvailable => {
                 ApiError::unavailable("no account of this channel is available right now")
             }
-            crate::pool::PoolError::Store(e) => ApiError::unavailable(format!("store unavailable: {e}")),
+            crate::pool::PoolError::Store(e) => ApiError::store(e, "account"),
         }
     }
 }
@@ -235,5 +259,38 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert("retry-after", v);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::PoolError;
+
+    /// Driver errors, addresses and record contents are for the log, never for a response.
+    #[test]
+    fn store_failures_are_reported_without_internals() {
+        let internals = "redis: broken pipe (127.0.0.1:6379)";
+        let answers = [
+            ApiError::from(PoolError::Store(StoreError::Unavailable(internals.into()))),
+            ApiError::store(StoreError::Unavailable(internals.into()), "account"),
+            ApiError::store(StoreError::Corrupt(internals.into()), "key"),
+            ApiError::store_unavailable(&StoreError::Unavailable(internals.into())),
+        ];
+        for a in answers {
+            assert!(a.status.is_server_error(), "{a:?}");
+            for style in [ApiStyle::Claude, ApiStyle::OpenAi] {
+                let body = ApiError { style, ..a.clone() }.body().to_string();
+                assert!(!body.contains("redis") && !body.contains("127.0.0.1"), "{body}");
+            }
+        }
+        let conflict = ApiError::store(StoreError::Conflict { current: 7 }, "model");
+        assert_eq!(conflict.status, StatusCode::CONFLICT);
+        assert!(conflict.message.contains("model") && conflict.message.contains('7'));
+        let missing = ApiError::store(StoreError::NotFound, "key");
+        assert_eq!(
+            (missing.status, missing.message.as_str()),
+            (StatusCode::NOT_FOUND, "no such key")
+        );
     }
 }

@@ -60,7 +60,7 @@ pub enum UpdateError {
     Invalid(String),
     #[error("the config changed meanwhile (now at version {current}); reload and retry")]
     Conflict { current: u64 },
-    #[error("store unavailable: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 

@@ -110,6 +110,7 @@ fn assert_prompt_503(o: &Outcome, what: &str) {
     assert_eq!(o.status, 503, "{what}: {}", o.body);
     assert!(o.elapsed < PROMPT, "{what}: answered after {:?}", o.elapsed);
     assert_error_shape(o, what);
+    assert_no_internals(o, what);
 }
 
 /// Panics when a public error names the store's internals (backend, driver error, address):
@@ -328,6 +329,11 @@ async fn redis_outage_gives_prompt_503s_and_recovery_keeps_every_acknowledged_wr
         (reqwest::Method::DELETE, format!("/api/keys/{key_id}"), None),
         (reqwest::Method::GET, "/api/accounts".to_owned(), None),
         (reqwest::Method::GET, "/api/queue".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/api/login".to_owned(),
+            Some(json!({"password": "not-the-password"})),
+        ),
     ];
     for (method, path, body) in admin_calls {
         let mut req = admin(&c, method.clone(), gw.url(&path));

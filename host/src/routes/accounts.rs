@@ -16,15 +16,7 @@ use crate::store::{Account, AccountPatch, StoreError};
 use crate::wasm::{CallAccount, LoadedPlugin};
 
 fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found("no such account"),
-        StoreError::Conflict { current } => ApiError::conflict(format!(
-            "the account changed meanwhile (now at version {current}); reload and retry"
-        )),
-        // The only quota on accounts: the credential size cap.
-        StoreError::QuotaExceeded(m) => ApiError::bad_request(m),
-        other => ApiError::unavailable(format!("store unavailable: {other}")),
-    }
+    ApiError::store(e, "account")
 }
 
 /// Credential values are never returned: strings show their first characters and length.

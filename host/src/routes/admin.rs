@@ -71,7 +71,7 @@ pub(super) fn auth_error(e: AuthError) -> ApiError {
     match e {
         AuthError::Invalid => ApiError::unauthorized("missing or invalid admin credentials"),
         AuthError::Throttled(wait) => ApiError::rate_limited(e.to_string(), wait),
-        AuthError::Store(e) => ApiError::unavailable(format!("store unavailable: {e}")),
+        AuthError::Store(e) => ApiError::store(e, "admin credential"),
     }
 }
 
@@ -99,7 +99,7 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, ApiErro
         .store()
         .list_accounts(None)
         .await
-        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+        .map_err(|e| ApiError::store(e, "account"))?;
     let mut channels = serde_json::Map::new();
     for plugin in app.plugins().list() {
         let mine: Vec<_> = accounts
@@ -111,7 +111,7 @@ pub(super) async fn queue(State(app): State<App>) -> Result<Json<Value>, ApiErro
             .pool()
             .status(&mine)
             .await
-            .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+            .map_err(|e| ApiError::store(e, "account"))?;
         let count = |s: &str| statuses.iter().filter(|a| a.status == s).count();
         let capacity: u32 = statuses
             .iter()

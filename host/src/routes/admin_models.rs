@@ -13,13 +13,7 @@ use crate::error::ApiError;
 use crate::store::{ModelEntry, ModelPatch, StoreError};
 
 fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found("no such model"),
-        StoreError::Conflict { current } => ApiError::conflict(format!(
-            "the model changed meanwhile (now at version {current}); reload and retry"
-        )),
-        other => ApiError::unavailable(format!("store unavailable: {other}")),
-    }
+    ApiError::store(e, "model")
 }
 
 /// The route key of a model: `<channel>:<model id>`.

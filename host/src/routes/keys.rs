@@ -12,13 +12,7 @@ use crate::keys::{self, ApiKey, KeyPatch};
 use crate::store::StoreError;
 
 fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found("no such key"),
-        StoreError::Conflict { current } => ApiError::conflict(format!(
-            "the key changed meanwhile (now at version {current}); reload and retry"
-        )),
-        other => ApiError::unavailable(format!("store unavailable: {other}")),
-    }
+    ApiError::store(e, "key")
 }
 
 async fn view(app: &App, k: &ApiKey) -> Value {

@@ -43,7 +43,7 @@ pub(super) async fn logout(State(app): State<App>, headers: HeaderMap) -> Result
     app.admin()
         .logout(&headers)
         .await
-        .map_err(|e| ApiError::unavailable(format!("store unavailable: {e}")))?;
+        .map_err(|e| ApiError::store(e, "session"))?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     set_cookie(&mut resp, &app.admin().cleared_cookie());
     Ok(resp)

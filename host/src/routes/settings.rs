@@ -22,7 +22,7 @@ pub(super) async fn update(
     let applied = app.live().update(patch).await.map_err(|e| match e {
         UpdateError::Invalid(m) => ApiError::bad_request(m),
         e @ UpdateError::Conflict { .. } => ApiError::conflict(e.to_string()),
-        UpdateError::Store(e) => ApiError::unavailable(format!("store unavailable: {e}")),
+        UpdateError::Store(e) => ApiError::store(e, "setting"),
     })?;
     app.apply(&applied);
     Ok(Json(app.live().view(app.config())))

@@ -39,7 +39,7 @@ const FIELDS: &[&str] = &[
 ];
 
 fn store_error(e: StoreError) -> ApiError {
-    ApiError::unavailable(format!("store unavailable: {e}"))
+    ApiError::store(e, "record")
 }
 
 /// `GET /api/export`: a download holding every account with its credentials, every model and
