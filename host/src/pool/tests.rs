@@ -122,6 +122,35 @@ async fn failures_cool_down_or_disable_by_class(store: &Store) {
     assert_eq!(p.acquire(&accounts, &none).await.unwrap().account.id, "a");
 }
 
+/// `transient_cooldown_secs = 0` means "never cool": failures landing between other requests'
+/// acquisitions must not bench the account for even a millisecond (that was a 429 with
+/// `retry-after: 1`).
+async fn a_zero_cooldown_never_cools_under_concurrent_failures(store: &Store) {
+    let config = PoolConfig {
+        transient_cooldown: Duration::ZERO,
+        ..PoolConfig::default()
+    };
+    let p = Arc::new(AccountPool::new(config, store.clone()));
+    let accounts = [account("z", 100_000)];
+    let failing = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            for _ in 0..2_000 {
+                p.report_failure("z", &ProviderError::Transient("blip".into()))
+                    .await;
+            }
+        })
+    };
+    let none = HashSet::new();
+    while !failing.is_finished() {
+        if let Err(e) = p.acquire(&accounts, &none).await {
+            panic!("a zero cooldown cooled the account: {e:?}");
+        }
+    }
+    failing.await.unwrap();
+    assert_eq!(p.status(&accounts).await.unwrap()[0].failures, 2_000);
+}
+
 async fn deleting_an_account_forgets_its_state(store: &Store) {
     let p = pool(store);
     store.put_account(account("gone", 1)).await.unwrap();
@@ -165,6 +194,7 @@ both_backends!(
     leases_respect_max_inflight_and_come_back_on_drop,
     least_loaded_account_is_picked,
     failures_cool_down_or_disable_by_class,
+    a_zero_cooldown_never_cools_under_concurrent_failures,
     deleting_an_account_forgets_its_state,
 );
 

@@ -78,8 +78,10 @@ impl LocalPool {
     }
 
     fn acquire(&self, candidates: &[LeaseCandidate], lease_id: &str) -> LeaseOutcome {
-        let now = now_ms();
         let mut state = self.lock();
+        // Read under the lock: a clock read before it could predate a cooldown that another
+        // request's failure set (from its own, later, read) meanwhile, and see it as running.
+        let now = now_ms();
         let mut best: Option<(usize, f64)> = None;
         let mut soonest: Option<u64> = None;
         for (i, c) in candidates.iter().enumerate() {
@@ -224,7 +226,8 @@ impl Store {
         }
     }
 
-    /// Counts a failure of `account`, starting a cooldown and/or an auth disable.
+    /// Counts a failure of `account`, starting a cooldown and/or an auth disable. A zero
+    /// cooldown starts none (not even a millisecond that a concurrent request would see).
     pub async fn pool_failure(
         &self,
         account: &str,
@@ -232,6 +235,7 @@ impl Store {
         cooldown: Option<Duration>,
         disable: bool,
     ) -> Result<(), StoreError> {
+        let cooldown = cooldown.filter(|d| !d.is_zero());
         match self {
             Store::Embedded(s) => {
                 s.pool().failure(account, error, cooldown, disable);
