@@ -1,5 +1,6 @@
 //! The gateway's persistent state behind one typed API; the only module that knows key layouts.
 
+mod batch;
 mod embedded;
 mod models;
 mod pool;
@@ -8,6 +9,7 @@ mod redis;
 mod tests;
 
 pub use self::redis::RedisStore;
+pub use batch::Records;
 pub use embedded::EmbeddedStore;
 pub use models::{ModelEntry, ModelPatch};
 pub use pool::{AccountRuntime, LeaseCandidate, LeaseOutcome};
@@ -222,17 +224,6 @@ impl Store {
 }
 
 impl Store {
-    /// Creates or replaces an account (admin create/import); the version becomes the previous
-    /// one plus one (1 for a new account), whatever `account.version` says.
-    /// `QuotaExceeded` (nothing stored) when the credentials are over the size cap.
-    pub async fn put_account(&self, account: Account) -> Result<Account, StoreError> {
-        check_credentials_size(&account.credentials)?;
-        match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.put_account(account)).await,
-            Store::Redis(s) => s.put_account(account).await,
-        }
-    }
-
     pub async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
         match self {
             Store::Embedded(s) => {
@@ -310,17 +301,6 @@ impl Store {
         match self {
             Store::Embedded(s) => s.clone().blocking(move |s| s.create_key(key)).await,
             Store::Redis(s) => s.create_key(key).await,
-        }
-    }
-
-    /// Creates or replaces the key `key.id` (import), keeping the hash index consistent: the
-    /// replaced record's hash stops resolving. The version becomes the previous one plus one (1
-    /// for a new key); usage counters are kept. `Conflict { current: 0 }` when another key
-    /// holds the hash.
-    pub async fn put_key(&self, key: ApiKey) -> Result<ApiKey, StoreError> {
-        match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.put_key(key)).await,
-            Store::Redis(s) => s.put_key(key).await,
         }
     }
 

@@ -1,8 +1,8 @@
 //! Export and import of the gateway's state: accounts (credentials included), models, API keys.
 //!
 //! The export is the only response that carries credentials. Import validates the whole
-//! document before it writes anything, then upserts record by record (by id), so importing the
-//! same document twice changes nothing the second time.
+//! document before it writes anything, then upserts every record by id in one store transaction,
+//! so importing the same document twice changes nothing the second time but versions.
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +20,7 @@ use crate::config::valid_channel_name;
 use crate::error::ApiError;
 use crate::keys::ApiKey;
 use crate::live::{Overrides, PoolOverrides, UpdateError};
-use crate::store::{Account, ModelEntry, StoreError, check_credentials_size};
+use crate::store::{Account, ModelEntry, Records, StoreError, check_credentials_size};
 
 const FORMAT: &str = "ai-gateway-export";
 const VERSION: u64 = 1;
@@ -107,8 +107,9 @@ struct Document {
 }
 
 /// `POST /api/import`: validates everything first (400 naming the problem, nothing written),
-/// then creates or replaces each record by id. Not one transaction: if the store fails half-way,
-/// importing the same document again completes it.
+/// then creates or replaces every record by id in one store transaction: all of them or none.
+/// The config overrides, when present, are applied after the records, as their own versioned
+/// write; should that fail, importing the same document again completes it.
 pub(super) async fn import(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let doc = parse(&body).map_err(ApiError::bad_request)?;
     if let Some(o) = &doc.config {
@@ -117,7 +118,7 @@ pub(super) async fn import(State(app): State<App>, body: Bytes) -> Result<Json<V
             .map_err(|e| ApiError::bad_request(format!("config: {e}")))?;
     }
     let store = app.store();
-    // A hash held by another stored key would fail half-way through; refuse it up front.
+    // The store would refuse a hash held by another key too, but without naming the key.
     for (i, k) in doc.keys.iter().enumerate() {
         if let Some(held) = store.find_key_by_hash(&k.hash).await.map_err(store_error)?
             && held.id != k.id
@@ -129,20 +130,15 @@ pub(super) async fn import(State(app): State<App>, body: Bytes) -> Result<Json<V
         }
     }
 
-    let mut accounts = Counts::default();
-    for a in doc.accounts {
-        let id = a.id.clone();
-        accounts.add(store.put_account(a).await.map_err(store_error)?.version);
+    let records = Records {
+        accounts: doc.accounts,
+        models: doc.models,
+        keys: doc.keys,
+    };
+    let written = store.put_records(records).await.map_err(store_error)?;
+    for a in &written.accounts {
         // Imported credentials may be the fix for a disabled account.
-        app.pool().reset(&id).await.map_err(store_error)?;
-    }
-    let mut models = Counts::default();
-    for m in doc.models {
-        models.add(store.put_model(m).await.map_err(store_error)?.version);
-    }
-    let mut keys = Counts::default();
-    for k in doc.keys {
-        keys.add(store.put_key(k).await.map_err(store_error)?.version);
+        app.pool().reset(&a.id).await.map_err(store_error)?;
     }
     let config = match doc.config {
         Some(o) => {
@@ -159,9 +155,12 @@ pub(super) async fn import(State(app): State<App>, body: Bytes) -> Result<Json<V
     if let Err(e) = app.models().refresh().await {
         tracing::warn!(error = %e, "model snapshot refresh after an import failed");
     }
-    Ok(Json(
-        json!({"accounts": accounts, "models": models, "keys": keys, "config": config}),
-    ))
+    Ok(Json(json!({
+        "accounts": Counts::of(written.accounts.iter().map(|a| a.version)),
+        "models": Counts::of(written.models.iter().map(|m| m.version)),
+        "keys": Counts::of(written.keys.iter().map(|k| k.version)),
+        "config": config,
+    })))
 }
 
 /// Records created and updated by one import.
@@ -173,12 +172,10 @@ struct Counts {
 
 impl Counts {
     /// Stores start a new record at version 1 and bump it on every write.
-    fn add(&mut self, version: u64) {
-        if version == 1 {
-            self.created += 1;
-        } else {
-            self.updated += 1;
-        }
+    fn of(versions: impl Iterator<Item = u64>) -> Counts {
+        let (created, updated) =
+            versions.fold((0, 0), |(c, u), v| if v == 1 { (c + 1, u) } else { (c, u + 1) });
+        Counts { created, updated }
     }
 }
 

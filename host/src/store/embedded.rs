@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::pool::LocalPool;
-use super::{Account, AccountPatch, KvQuota, StoreError};
+use super::{Account, AccountPatch, KvQuota, Records, StoreError};
 
 /// `ns \0 key` → 8-byte big-endian expiry (Unix ms, 0 = never) followed by the value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -178,19 +178,16 @@ impl EmbeddedStore {
         Ok(n)
     }
 
-    pub(super) fn put_account(&self, mut account: Account) -> Result<Account, StoreError> {
+    /// See `Store::put_records`: one write transaction, dropped uncommitted on any error.
+    pub(super) fn put_records(&self, records: Records) -> Result<Records, StoreError> {
         let tx = self.db.begin_write()?;
-        {
-            let mut table = tx.open_table(ACCOUNTS)?;
-            let previous = match table.get(account.id.as_str())? {
-                Some(v) => decode_account(v.value())?.version,
-                None => 0,
-            };
-            account.version = previous + 1;
-            table.insert(account.id.as_str(), encode_account(&account)?.as_slice())?;
-        }
+        let written = Records {
+            accounts: put_accounts(&tx, records.accounts)?,
+            models: models::put_all(&tx, records.models)?,
+            keys: keys::put_all(&tx, records.keys)?,
+        };
         tx.commit()?;
-        Ok(account)
+        Ok(written)
     }
 
     pub(super) fn get_account(&self, id: &str) -> Result<Account, StoreError> {
@@ -254,6 +251,23 @@ impl EmbeddedStore {
         self.pool.forget(id);
         Ok(())
     }
+}
+
+/// Creates or replaces each account in `tx`, at the stored version plus one.
+fn put_accounts(tx: &WriteTransaction, accounts: Vec<Account>) -> Result<Vec<Account>, StoreError> {
+    let mut table = tx.open_table(ACCOUNTS)?;
+    accounts
+        .into_iter()
+        .map(|mut account| {
+            let previous = match table.get(account.id.as_str())? {
+                Some(v) => decode_account(v.value())?.version,
+                None => 0,
+            };
+            account.version = previous + 1;
+            table.insert(account.id.as_str(), encode_account(&account)?.as_slice())?;
+            Ok(account)
+        })
+        .collect()
 }
 
 fn kv_key(ns: &str, key: &str) -> String {

@@ -95,23 +95,13 @@ impl Store {
         }
     }
 
-    /// Creates or replaces a model (admin edit, import); the version becomes the previous one
-    /// plus one (1 for a new model), whatever `model.version` says. The model also counts as
-    /// seeded from now on, so plugin seeding never overwrites it or brings it back once deleted.
-    pub async fn put_model(&self, model: ModelEntry) -> Result<ModelEntry, StoreError> {
-        self.write_model(model, false).await
-    }
-
-    /// Like [`Store::put_model`], but only when no such model exists: else
-    /// `Conflict { current }` with the stored version, and nothing changes.
-    pub async fn create_model(&self, model: ModelEntry) -> Result<ModelEntry, StoreError> {
-        self.write_model(model, true).await
-    }
-
-    async fn write_model(&self, model: ModelEntry, only_new: bool) -> Result<ModelEntry, StoreError> {
+    /// Creates a model at version 1 when no such model exists, else `Conflict { current }`
+    /// with the stored version and nothing changes. The model counts as seeded from then on.
+    pub async fn create_model(&self, mut model: ModelEntry) -> Result<ModelEntry, StoreError> {
+        model.version = 1;
         match self {
-            Store::Embedded(s) => s.clone().blocking(move |s| s.put_model(model, only_new)).await,
-            Store::Redis(s) => s.put_model(model, only_new).await,
+            Store::Embedded(s) => s.clone().blocking(move |s| s.create_model(model)).await,
+            Store::Redis(s) => s.create_model(model).await,
         }
     }
 

@@ -32,6 +32,7 @@ macro_rules! lua_now {
 
 // Declared after the macros above, which they use.
 mod admin;
+mod batch;
 mod keys;
 mod models;
 mod names;
@@ -193,32 +194,6 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    pub(super) async fn put_account(&self, mut account: Account) -> Result<Account, StoreError> {
-        let (fields, credentials) = account_fields(&account)?;
-        let id = account.id.clone();
-        let keys = [
-            names::account(&id),
-            names::credentials(&id),
-            names::accounts(),
-            names::channel_accounts(&account.channel),
-        ];
-        let version: u64 = self
-            .call(|mut c| async move {
-                let mut inv = PUT_ACCOUNT.prepare_invoke();
-                inv.key(&keys[..])
-                    .arg(names::channel_accounts_prefix())
-                    .arg(id)
-                    .arg(fields.len());
-                for (f, v) in fields.iter().chain(&credentials) {
-                    inv.arg(f).arg(v);
-                }
-                inv.invoke_async(&mut c).await
-            })
-            .await?;
-        account.version = version;
-        Ok(account)
-    }
-
     pub(super) async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
         let mut found = self.read_accounts(None, Some(id)).await?;
         found.pop().ok_or(StoreError::NotFound)
@@ -374,30 +349,6 @@ return 1
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
 return redis.call('ZCARD', KEYS[1])
 ");
-
-    /// KEYS: account, credentials, all ids, channel ids. ARGV: channel-ids prefix, id, n, n
-    /// field pairs, credential pairs. Replaces the account; returns its new version.
-    PUT_ACCOUNT = r"
-local old = redis.call('HGET', KEYS[1], 'channel')
-local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
-if old then
-  redis.call('SREM', ARGV[1] .. cjson.decode(old), ARGV[2])
-end
-redis.call('DEL', KEYS[1], KEYS[2])
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-while i < #ARGV do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-redis.call('HSET', KEYS[1], 'version', tostring(version))
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('SADD', KEYS[4], ARGV[2])
-return version
-";
 
     /// KEYS: account, credentials. ARGV: expected version ('' = any), max credential bytes, n,
     /// n field pairs, credential pairs ('' = remove). Returns {status (0 ok, 1 missing,

@@ -61,6 +61,7 @@ macro_rules! suite {
 
 // Declared after `suite!`, which they use.
 mod admin;
+mod batch;
 mod credentials;
 pub(super) mod keys;
 mod models;

@@ -48,32 +48,6 @@ impl EmbeddedStore {
         Ok(key)
     }
 
-    pub(in crate::store) fn put_key(&self, mut key: ApiKey) -> Result<ApiKey, StoreError> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut keys = tx.open_table(KEYS)?;
-            let mut hashes = tx.open_table(KEY_HASHES)?;
-            let owner = hashes.get(key.hash.as_str())?.map(|v| v.value().to_owned());
-            if owner.is_some_and(|owner| owner != key.id) {
-                return Err(StoreError::Conflict { current: 0 });
-            }
-            let previous = match keys.get(key.id.as_str())? {
-                Some(v) => Some(decode(v.value())?),
-                None => None,
-            };
-            if let Some(old) = &previous
-                && old.hash != key.hash
-            {
-                hashes.remove(old.hash.as_str())?;
-            }
-            key.version = previous.map_or(0, |k| k.version) + 1;
-            keys.insert(key.id.as_str(), encode(&key)?.as_slice())?;
-            hashes.insert(key.hash.as_str(), key.id.as_str())?;
-        }
-        tx.commit()?;
-        Ok(key)
-    }
-
     /// Every key, in id order (`Store::list_keys` sorts).
     pub(in crate::store) fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let tx = self.db.begin_read()?;
@@ -234,6 +208,35 @@ impl EmbeddedStore {
         }
         Ok(out)
     }
+}
+
+/// Creates or replaces each key in `tx`, at the stored version plus one, moving its hash index
+/// entry; `Conflict { current: 0 }` when another key holds its hash (the caller then drops `tx`).
+/// Usage counters live apart and stay.
+pub(super) fn put_all(tx: &WriteTransaction, keys: Vec<ApiKey>) -> Result<Vec<ApiKey>, StoreError> {
+    let mut records = tx.open_table(KEYS)?;
+    let mut hashes = tx.open_table(KEY_HASHES)?;
+    keys.into_iter()
+        .map(|mut key| {
+            let owner = hashes.get(key.hash.as_str())?.map(|v| v.value().to_owned());
+            if owner.is_some_and(|owner| owner != key.id) {
+                return Err(StoreError::Conflict { current: 0 });
+            }
+            let previous = match records.get(key.id.as_str())? {
+                Some(v) => Some(decode(v.value())?),
+                None => None,
+            };
+            if let Some(old) = &previous
+                && old.hash != key.hash
+            {
+                hashes.remove(old.hash.as_str())?;
+            }
+            key.version = previous.map_or(0, |k| k.version) + 1;
+            records.insert(key.id.as_str(), encode(&key)?.as_slice())?;
+            hashes.insert(key.hash.as_str(), key.id.as_str())?;
+            Ok(key)
+        })
+        .collect()
 }
 
 fn encode(key: &ApiKey) -> Result<Vec<u8>, StoreError> {

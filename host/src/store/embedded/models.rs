@@ -50,23 +50,16 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(in crate::store) fn put_model(
-        &self,
-        mut model: ModelEntry,
-        only_new: bool,
-    ) -> Result<ModelEntry, StoreError> {
+    pub(in crate::store) fn create_model(&self, model: ModelEntry) -> Result<ModelEntry, StoreError> {
         let key = model_field(&model.channel, &model.id);
         let tx = self.db.begin_write()?;
         {
             let mut table = tx.open_table(MODELS)?;
-            let previous = match table.get(key.as_str())? {
-                Some(v) => Some(decode(v.value())?.version),
-                None => None,
-            };
-            if only_new && let Some(current) = previous {
-                return Err(StoreError::Conflict { current });
+            if let Some(v) = table.get(key.as_str())? {
+                return Err(StoreError::Conflict {
+                    current: decode(v.value())?.version,
+                });
             }
-            model.version = previous.unwrap_or(0) + 1;
             table.insert(key.as_str(), encode(&model)?.as_slice())?;
             tx.open_table(SEEDED)?.insert(key.as_str(), ())?;
         }
@@ -118,6 +111,26 @@ impl EmbeddedStore {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Creates or replaces each model in `tx`, at the stored version plus one, marking it seeded.
+pub(super) fn put_all(tx: &WriteTransaction, models: Vec<ModelEntry>) -> Result<Vec<ModelEntry>, StoreError> {
+    let mut table = tx.open_table(MODELS)?;
+    let mut seeded = tx.open_table(SEEDED)?;
+    models
+        .into_iter()
+        .map(|mut model| {
+            let key = model_field(&model.channel, &model.id);
+            let previous = match table.get(key.as_str())? {
+                Some(v) => decode(v.value())?.version,
+                None => 0,
+            };
+            model.version = previous + 1;
+            table.insert(key.as_str(), encode(&model)?.as_slice())?;
+            seeded.insert(key.as_str(), ())?;
+            Ok(model)
+        })
+        .collect()
 }
 
 fn encode(m: &ModelEntry) -> Result<Vec<u8>, StoreError> {

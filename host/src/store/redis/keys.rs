@@ -37,46 +37,6 @@ impl RedisStore {
             .ok_or(StoreError::Conflict { current: 0 })
     }
 
-    /// Optimistic, like `update_key`; the script also moves the hash index entry when the
-    /// hash changes, refusing a hash that another key holds.
-    pub(in crate::store) async fn put_key(&self, mut api_key: ApiKey) -> Result<ApiKey, StoreError> {
-        let record = names::api_key(&api_key.id);
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let old = self.get_record(record.clone()).await?;
-            let previous = old.as_deref().map(decode).transpose()?;
-            api_key.version = previous.as_ref().map_or(0, |k| k.version) + 1;
-            let new = serde_json::to_string(&api_key).map_err(corrupt)?;
-            let old_hash = previous.map_or_else(|| api_key.hash.clone(), |k| k.hash);
-            let keys = [
-                record.clone(),
-                names::api_key_hash(&api_key.hash),
-                names::api_key_hash(&old_hash),
-                names::api_keys(),
-            ];
-            let id = api_key.id.clone();
-            let status: u8 = self
-                .call(|mut c| async move {
-                    PUT_KEY
-                        .key(&keys[..])
-                        .arg(id)
-                        .arg(old.unwrap_or_default())
-                        .arg(new)
-                        .invoke_async(&mut c)
-                        .await
-                })
-                .await?;
-            match status {
-                1 => return Ok(api_key),
-                2 => return Err(StoreError::Conflict { current: 0 }),
-                _ => {} // lost a race: read again
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "API key {} changed under each of {MAX_CAS_ATTEMPTS} write attempts",
-            api_key.id
-        )))
-    }
-
     /// Every key, in no particular order (`Store::list_keys` sorts).
     pub(in crate::store) async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let (ids, records) = (names::api_keys(), names::api_key_prefix());
@@ -235,22 +195,6 @@ if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
-return 1
-";
-
-    /// KEYS: record, new hash index, old hash index, all ids. ARGV: id, the JSON last read
-    /// ('' = absent; never valid JSON), the new JSON. Returns 1 when it wrote, 0 when the record
-    /// changed since it was read, 2 when another key holds the new hash.
-    PUT_KEY = r"
-if (redis.call('GET', KEYS[1]) or '') ~= ARGV[2] then return 0 end
-local owner = redis.call('GET', KEYS[2])
-if owner and owner ~= ARGV[1] then return 2 end
-if KEYS[3] ~= KEYS[2] and redis.call('GET', KEYS[3]) == ARGV[1] then
-  redis.call('DEL', KEYS[3])
-end
-redis.call('SET', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 ";
 

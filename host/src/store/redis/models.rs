@@ -51,24 +51,20 @@ impl RedisStore {
             .and_then(|json| decode(&json))
     }
 
-    /// Optimistic, like `update_key`: read, set the version in Rust, write only if the record
-    /// is still what was read (so serde stays the only encoder of the record's JSON).
-    pub(in crate::store) async fn put_model(
-        &self,
-        mut model: ModelEntry,
-        only_new: bool,
-    ) -> Result<ModelEntry, StoreError> {
+    /// Writes only if the field is still absent when the script runs, so two creates of one
+    /// model never both succeed.
+    pub(in crate::store) async fn create_model(&self, model: ModelEntry) -> Result<ModelEntry, StoreError> {
         let field = model_field(&model.channel, &model.id);
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let old = self.get_model_json(&field).await?;
-            let previous = old.as_deref().map(decode).transpose()?.map(|m| m.version);
-            if only_new && let Some(current) = previous {
-                return Err(StoreError::Conflict { current });
+            if let Some(old) = self.get_model_json(&field).await? {
+                return Err(StoreError::Conflict {
+                    current: decode(&old)?.version,
+                });
             }
-            model.version = previous.unwrap_or(0) + 1;
-            if self.swap(&field, old, &model).await? {
+            if self.swap(&field, None, &model).await? {
                 return Ok(model);
             }
+            // Created meanwhile: read it again.
         }
         Err(too_many_races(&field))
     }
