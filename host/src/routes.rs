@@ -7,6 +7,7 @@ mod cache;
 mod chat;
 mod client_auth;
 mod completions;
+mod extract;
 mod health;
 mod keys;
 mod messages;

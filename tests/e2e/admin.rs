@@ -178,3 +178,84 @@ async fn every_admin_route_refuses_without_credentials() {
         assert_eq!(resp.status(), 401, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn malformed_admin_bodies_get_json_errors_and_change_nothing() {
+    let gw = gateway().await;
+    let json = "application/json";
+    for (method, path, content_type, body, want, mentions) in [
+        (
+            reqwest::Method::POST,
+            "/api/accounts",
+            json,
+            "{\"channel\":",
+            400,
+            "EOF",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/accounts",
+            json,
+            "{\"channel\": 7}",
+            400,
+            "channel",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/accounts",
+            json,
+            "{\"channel\": \"dummy\", \"surprise\": 1}",
+            400,
+            "surprise",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/accounts",
+            "text/plain",
+            "{\"channel\": \"dummy\"}",
+            415,
+            "Content-Type",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/accounts/x",
+            json,
+            "[]",
+            400,
+            "expected",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/keys",
+            json,
+            "{\"name\": [1]}",
+            400,
+            "name",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/models",
+            json,
+            "not json",
+            400,
+            "JSON",
+        ),
+        (reqwest::Method::PUT, "/api/config", json, "{", 400, "EOF"),
+    ] {
+        let resp = admin(&gw, method.clone(), path)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let error: Value = resp.json().await.expect("a JSON error body");
+        assert_eq!(status, want, "{method} {path} {body}: {error}");
+        assert_eq!(error["type"], "error", "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(mentions), "{method} {path} {body}: {message}");
+    }
+    // Nothing was written, and the gateway still serves.
+    assert_eq!(gw.admin_get("/api/accounts").await["accounts"], json!([]));
+    assert_eq!(gw.admin_get("/api/keys").await["keys"], json!([]));
+}

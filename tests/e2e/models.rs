@@ -72,10 +72,11 @@ async fn models_crud_changes_serving_at_once_and_deletions_stick() {
         (json!({"channel": "dummy", "id": "custom:v1"}), 409),
         (json!({"channel": "nope", "id": "x"}), 400),
         (json!({"channel": "dummy", "id": " "}), 400),
-        (json!({"channel": "dummy", "id": "x", "surprise": 1}), 422),
+        (json!({"channel": "dummy", "id": "x", "surprise": 1}), 400),
     ] {
-        let (status, _) = send(gw.admin(Method::POST, "/api/models").json(&body)).await;
+        let (status, error) = send(gw.admin(Method::POST, "/api/models").json(&body)).await;
         assert_eq!(status, want, "{body}");
+        assert!(error["error"]["message"].is_string(), "{body}: {error}");
     }
 
     let (status, got) = send(gw.admin(Method::GET, &path)).await;

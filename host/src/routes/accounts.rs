@@ -5,13 +5,14 @@ pub(super) mod probe;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::routes::extract::{JsonBody, QueryParams};
 use crate::store::{Account, AccountPatch, StoreError};
 use crate::wasm::{CallAccount, LoadedPlugin};
 
@@ -68,7 +69,7 @@ pub(super) struct ListQuery {
 
 pub(super) async fn list(
     State(app): State<App>,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let accounts = app
         .store()
@@ -93,7 +94,7 @@ pub(super) struct NewAccount {
 
 pub(super) async fn create(
     State(app): State<App>,
-    Json(new): Json<NewAccount>,
+    JsonBody(new): JsonBody<NewAccount>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !app.config().plugins.contains_key(&new.channel) {
         return Err(ApiError::bad_request(format!(
@@ -132,7 +133,7 @@ pub(super) struct Edit {
 pub(super) async fn update(
     State(app): State<App>,
     Path(id): Path<String>,
-    Json(edit): Json<Edit>,
+    JsonBody(edit): JsonBody<Edit>,
 ) -> Result<Json<Value>, ApiError> {
     let a = app
         .store()

@@ -1,7 +1,7 @@
 //! Admin model routes: CRUD keyed by `<channel>:<model id>`; every write refreshes serving at once.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::canonical::ModelKind;
 use crate::config::valid_channel_name;
 use crate::error::ApiError;
+use crate::routes::extract::{JsonBody, QueryParams};
 use crate::store::{ModelEntry, ModelPatch, StoreError};
 
 fn store_error(e: StoreError) -> ApiError {
@@ -55,7 +56,7 @@ pub(super) struct ListQuery {
 /// Every stored model, disabled ones and those of unloaded channels included.
 pub(super) async fn list(
     State(app): State<App>,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let models = app.store().list_models().await.map_err(store_error)?;
     let shown: Vec<Value> = models
@@ -81,7 +82,7 @@ pub(super) struct NewModel {
 
 pub(super) async fn create(
     State(app): State<App>,
-    Json(new): Json<NewModel>,
+    JsonBody(new): JsonBody<NewModel>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // A configured plugin that failed to load still owns its channel.
     if app.plugins().get(&new.channel).is_none() && !app.config().plugins.contains_key(&new.channel) {
@@ -132,7 +133,7 @@ pub(super) struct Edit {
 pub(super) async fn update(
     State(app): State<App>,
     Path(key): Path<String>,
-    Json(edit): Json<Edit>,
+    JsonBody(edit): JsonBody<Edit>,
 ) -> Result<Json<Value>, ApiError> {
     let (channel, id) = parse_key(&key)?;
     if edit

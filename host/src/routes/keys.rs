@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::keys::{self, ApiKey, KeyPatch};
+use crate::routes::extract::JsonBody;
 use crate::store::StoreError;
 
 fn store_error(e: StoreError) -> ApiError {
@@ -49,7 +50,7 @@ pub(super) struct NewKey {
 /// Creates a key and returns it in full, the only time it is ever shown.
 pub(super) async fn create(
     State(app): State<App>,
-    Json(new): Json<NewKey>,
+    JsonBody(new): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let secret = keys::generate();
     let key = ApiKey {
@@ -86,7 +87,7 @@ pub(super) struct Edit {
 pub(super) async fn update(
     State(app): State<App>,
     Path(id): Path<String>,
-    Json(edit): Json<Edit>,
+    JsonBody(edit): JsonBody<Edit>,
 ) -> Result<Json<Value>, ApiError> {
     let k = app
         .store()

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::live::UpdateError;
+use crate::routes::extract::JsonBody;
 
 pub(super) async fn get(State(app): State<App>) -> Json<Value> {
     Json(app.live().view(app.config()))
@@ -17,7 +18,7 @@ pub(super) async fn get(State(app): State<App>) -> Json<Value> {
 /// makes the update conditional (409 when another edit landed first).
 pub(super) async fn update(
     State(app): State<App>,
-    Json(patch): Json<Value>,
+    JsonBody(patch): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let applied = app.live().update(patch).await.map_err(|e| match e {
         UpdateError::Invalid(m) => ApiError::bad_request(m),
