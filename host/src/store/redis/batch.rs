@@ -3,24 +3,17 @@
 use std::sync::LazyLock;
 
 use redis::Script;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::{MAX_CAS_ATTEMPTS, RedisStore, account_fields, corrupt, names};
+use crate::keys::ApiKey;
 use crate::store::models::model_field;
-use crate::store::{Records, StoreError};
+use crate::store::{ModelEntry, Records, StoreError};
 
-/// What a replaced record contributes to its successor: its version, and for a key its hash.
-/// Read leniently, so an import can replace a record this build no longer decodes.
-#[derive(Deserialize)]
-struct Previous {
-    #[serde(default)]
-    version: u64,
-    #[serde(default)]
-    hash: String,
-}
-
-fn previous(old: Option<&str>) -> Option<Previous> {
-    old.and_then(|json| serde_json::from_str(json).ok())
+/// A replaced record, decoded as strictly as the embedded store does: a record this build cannot
+/// read is `Corrupt`, never taken for absent (a key's old hash index entry must not outlive it).
+fn decode<T: DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(corrupt)
 }
 
 impl RedisStore {
@@ -46,13 +39,14 @@ impl RedisStore {
 
             let mut models = Vec::with_capacity(fields.len());
             for ((m, field), old) in records.models.iter_mut().zip(&fields).zip(old_models) {
-                m.version = previous(old.as_deref()).map_or(0, |p| p.version) + 1;
+                let before = old.as_deref().map(decode::<ModelEntry>).transpose()?;
+                m.version = before.map_or(0, |p| p.version) + 1;
                 let new = serde_json::to_string(m).map_err(corrupt)?;
                 models.push([field.clone(), old.unwrap_or_default(), new]);
             }
             let mut keys = Vec::with_capacity(key_records.len());
             for (k, old) in records.keys.iter_mut().zip(old_keys) {
-                let before = previous(old.as_deref());
+                let before = old.as_deref().map(decode::<ApiKey>).transpose()?;
                 k.version = before.as_ref().map_or(0, |p| p.version) + 1;
                 let new = serde_json::to_string(k).map_err(corrupt)?;
                 let old_hash = before.map(|p| p.hash).unwrap_or_default();

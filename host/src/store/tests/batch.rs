@@ -134,3 +134,38 @@ async fn a_batch_key_may_take_a_hash_an_earlier_one_gave_up(s: &Store) {
         "a"
     );
 }
+
+/// Redis reads what a batch replaces; an unreadable key record must stop the batch, or its old
+/// hash index entry would outlive it and keep authenticating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_batch_refuses_to_replace_an_unreadable_key() {
+    let Some(server) = crate::test_redis::TestRedis::start() else {
+        return;
+    };
+    let store = crate::store::RedisStore::open(&server.url()).await.unwrap();
+    let s = Store::Redis(std::sync::Arc::new(store));
+    s.create_key(api_key("a", 1)).await.unwrap();
+    let mut raw = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    ::redis::cmd("SET")
+        .arg("gateway:apikey:a")
+        .arg("{not json")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+
+    let mut replacement = api_key("a", 1);
+    replacement.hash = "new hash".into();
+    let err = s.put_key(replacement).await;
+    assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+    assert_eq!(s.find_key_by_hash("new hash").await.unwrap(), None);
+    let index: Option<String> = ::redis::cmd("GET")
+        .arg("gateway:apikey-hash:hash-of-a")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(index.as_deref(), Some("a"), "the old index entry is untouched");
+}
