@@ -3,18 +3,10 @@
 use std::sync::LazyLock;
 
 use redis::Script;
-use serde::de::DeserializeOwned;
 
-use super::{MAX_CAS_ATTEMPTS, RedisStore, account_fields, corrupt, names};
-use crate::keys::ApiKey;
+use super::{MAX_CAS_ATTEMPTS, RedisStore, account_fields, corrupt, keys, models, names};
 use crate::store::models::model_field;
-use crate::store::{ModelEntry, Records, StoreError};
-
-/// A replaced record, decoded as strictly as the embedded store does: a record this build cannot
-/// read is `Corrupt`, never taken for absent (a key's old hash index entry must not outlive it).
-fn decode<T: DeserializeOwned>(json: &str) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(corrupt)
-}
+use crate::store::{Records, StoreError};
 
 impl RedisStore {
     /// Optimistic, like `update_key`: read the models and keys being replaced, set versions in
@@ -37,20 +29,23 @@ impl RedisStore {
             let old_models = self.read_many("HMGET", Some(names::models()), &fields).await?;
             let old_keys = self.read_many("MGET", None, &key_records).await?;
 
-            let mut models = Vec::with_capacity(fields.len());
+            // Replaced records are decoded strictly, as the embedded store does: one this build
+            // cannot read is `Corrupt`, never taken for absent (a key's old hash index entry
+            // must not outlive it).
+            let mut model_args = Vec::with_capacity(fields.len());
             for ((m, field), old) in records.models.iter_mut().zip(&fields).zip(old_models) {
-                let before = old.as_deref().map(decode::<ModelEntry>).transpose()?;
+                let before = old.as_deref().map(models::decode).transpose()?;
                 m.version = before.map_or(0, |p| p.version) + 1;
                 let new = serde_json::to_string(m).map_err(corrupt)?;
-                models.push([field.clone(), old.unwrap_or_default(), new]);
+                model_args.push([field.clone(), old.unwrap_or_default(), new]);
             }
-            let mut keys = Vec::with_capacity(key_records.len());
+            let mut key_args = Vec::with_capacity(key_records.len());
             for (k, old) in records.keys.iter_mut().zip(old_keys) {
-                let before = old.as_deref().map(decode::<ApiKey>).transpose()?;
+                let before = old.as_deref().map(keys::decode).transpose()?;
                 k.version = before.as_ref().map_or(0, |p| p.version) + 1;
                 let new = serde_json::to_string(k).map_err(corrupt)?;
                 let old_hash = before.map(|p| p.hash).unwrap_or_default();
-                keys.push([
+                key_args.push([
                     k.id.clone(),
                     old.unwrap_or_default(),
                     new,
@@ -82,12 +77,12 @@ impl RedisStore {
                             inv.arg(f).arg(v);
                         }
                     }
-                    inv.arg(models.len());
-                    for arg in models.iter().flatten() {
+                    inv.arg(model_args.len());
+                    for arg in model_args.iter().flatten() {
                         inv.arg(arg);
                     }
-                    inv.arg(keys.len());
-                    for arg in keys.iter().flatten() {
+                    inv.arg(key_args.len());
+                    for arg in key_args.iter().flatten() {
                         inv.arg(arg);
                     }
                     inv.invoke_async(&mut c).await

@@ -8,7 +8,7 @@ use super::{MAX_CAS_ATTEMPTS, MAX_TTL_MS, RedisStore, corrupt, names};
 use crate::keys::{ApiKey, KeyPatch, KeyUsage};
 use crate::store::StoreError;
 
-fn decode(json: &str) -> Result<ApiKey, StoreError> {
+pub(super) fn decode(json: &str) -> Result<ApiKey, StoreError> {
     serde_json::from_str(json).map_err(corrupt)
 }
 

@@ -8,7 +8,7 @@ use super::{MAX_CAS_ATTEMPTS, RedisStore, corrupt, names};
 use crate::store::models::model_field;
 use crate::store::{ModelEntry, ModelPatch, StoreError};
 
-fn decode(json: &str) -> Result<ModelEntry, StoreError> {
+pub(super) fn decode(json: &str) -> Result<ModelEntry, StoreError> {
     serde_json::from_str(json).map_err(corrupt)
 }
 
